@@ -1,0 +1,118 @@
+"""公益币: volunteer hours, public-welfare coins and merchant redemption. The app factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from flask import Flask, g, request, session
+from flask_login import AnonymousUserMixin
+
+from credits.config import Config, config_from_env
+from credits.database import configure_engine, retrying
+from credits.errors import register_errorhandlers
+from credits.extensions import api, babel, csrf, db, limiter, login_manager, migrate
+
+READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def create_app(config: type[Config] | None = None, overrides: Mapping | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=True, static_folder="web/static",
+                template_folder="web/templates")
+    config = config or config_from_env()
+    app.config.from_object(config)
+    app.config.update(overrides or {})
+    config.finalize(app)
+    register_logging(app)
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_security(app)
+    register_commands(app)
+    register_retry(app)
+    return app
+
+
+def register_logging(app: Flask) -> None:
+    if not app.debug and not app.testing:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def select_locale() -> str:
+    lang = request.args.get("lang") or session.get("lang")
+    if lang in ("zh_CN", "en"):
+        return lang
+    if request.path.startswith("/api/"):
+        return "en" if request.accept_languages.best_match(["zh_CN", "zh", "en"]) == "en" else "zh_CN"
+    return "zh_CN"
+
+
+def register_extensions(app: Flask) -> None:
+    from credits import models  # noqa: F401  (every model, so Alembic and create_all see them)
+
+    db.init_app(app)
+    with app.app_context():
+        configure_engine(db.engine)
+    migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"))
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.anonymous_user = AnonymousUserMixin
+    csrf.init_app(app)
+    limiter.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+    api.init_app(app, spec_kwargs={"components": {"securitySchemes": {
+        "bearer": {"type": "http", "scheme": "bearer"}}}})
+
+
+def register_blueprints(app: Flask) -> None:
+    from credits.admin.views import bp as admin_bp
+    from credits.auth.api import blp as auth_api
+    from credits.auth.views import bp as auth_bp
+    from credits.web.views import bp as web_bp
+
+    app.register_blueprint(web_bp)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(admin_bp)
+    for blp in (auth_api,):
+        api.register_blueprint(blp, url_prefix="/api/v1")
+
+
+def register_security(app: Flask) -> None:
+    """CSRF on every form outside the API, bearer tokens (and only them) inside it, and security headers."""
+    from credits.auth.services import token_from_header
+
+    @app.before_request
+    def authenticate_api():
+        if request.path.startswith("/api/"):
+            # The API ignores cookies: no bearer token means anonymous, whatever the session says.
+            g.api_token = token_from_header(request.headers.get("Authorization"))
+            g._login_user = g.api_token.user if g.api_token else AnonymousUserMixin()
+        elif request.method not in READ_ONLY_METHODS:
+            csrf.protect()
+
+    @app.after_request
+    def security_headers(response):
+        style = "'self' 'unsafe-inline'" if request.path == "/api/docs" else "'self'"
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            f"default-src 'self'; script-src 'self'; style-src {style}; img-src 'self' data:; "
+            "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if app.config["SESSION_COOKIE_SECURE"]:
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        return response
+
+
+def register_commands(app: Flask) -> None:
+    from credits.cli import credits_cli
+
+    app.cli.add_command(credits_cli)
+
+
+def register_retry(app: Flask) -> None:
+    """Every view is one unit of work: a serialization failure or deadlock replays it (see database.py)."""
+    for endpoint, view in list(app.view_functions.items()):
+        if endpoint != "static":
+            app.view_functions[endpoint] = retrying(view)

@@ -1,0 +1,141 @@
+"""Admin pages. Every route needs the admin role; the services check it again."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from marshmallow import Schema, fields, validate
+from sqlalchemy import or_, select
+
+from credits.auth import services
+from credits.auth.models import AuditEvent, Organization, Role, User
+from credits.auth.permissions import role_required
+from credits.auth.schemas import PASSWORD, PHONE, OrganizationIn, StripMixin, UserAdminIn
+from credits.extensions import db
+from credits.pagination import PageArgs, paginate
+from credits.settings.services import PolicySchema, get_policy, update_policy
+from credits.web.forms import form_view
+
+bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates")
+
+
+@bp.before_request
+@role_required(Role.ADMIN)
+def require_admin():
+    """Guards every admin page."""
+
+
+class UserSearchArgs(PageArgs):
+    q = fields.String(load_default="", validate=validate.Length(max=50))
+
+
+class UserCreateIn(StripMixin, Schema):
+    phone = fields.String(required=True, validate=PHONE)
+    name = fields.String(required=True, validate=validate.Length(min=1, max=50))
+    password = fields.String(required=True, validate=PASSWORD)
+    roles = fields.List(fields.String(validate=validate.OneOf([r.value for r in Role])),
+                        required=True, validate=validate.Length(min=1))
+    organization_id = fields.Integer(load_default=None, allow_none=True)
+
+
+class AuditArgs(PageArgs):
+    actor = fields.String(load_default="", validate=validate.Length(max=20))
+    action = fields.String(load_default="", validate=validate.Length(max=60))
+    object_type = fields.String(load_default="", validate=validate.Length(max=40))
+    object_id = fields.String(load_default="", validate=validate.Length(max=40))
+
+
+def _organizations():
+    return db.session.scalars(select(Organization).order_by(Organization.name)).all()
+
+
+@bp.get("/users")
+def users():
+    args = UserSearchArgs().load(request.args)
+    stmt = select(User).order_by(User.id)
+    if args["q"]:
+        like = f"%{args['q']}%"
+        stmt = stmt.where(or_(User.phone.like(like), User.name.like(like), User.volunteer_no.like(like)))
+    page = paginate(stmt, args["page"], args["per_page"])
+    return render_template("admin/users.html", page=page, q=args["q"])
+
+
+@bp.route("/users/new", methods=["GET", "POST"])
+def user_new():
+    def create(data):
+        user = services.create_user(actor=current_user, **data)
+        db.session.commit()
+        flash(_("已创建用户 %(name)s。", name=user.name), "success")
+        return redirect(url_for("admin.user_edit", user_id=user.id))
+
+    return form_view(UserCreateIn(), "admin/user_new.html", create, organizations=_organizations())
+
+
+@bp.route("/users/<int:user_id>", methods=["GET", "POST"])
+def user_edit(user_id: int):
+    user = db.session.get(User, user_id) or abort(404)
+
+    def save(data):
+        services.update_user(user, actor=current_user, **data)
+        db.session.commit()
+        flash(_("已保存。"), "success")
+        return redirect(url_for("admin.user_edit", user_id=user.id))
+
+    return form_view(UserAdminIn(), "admin/user_edit.html", save, user=user, organizations=_organizations())
+
+
+@bp.route("/organizations", methods=["GET", "POST"])
+def organizations():
+    def create(data):
+        services.create_organization(actor=current_user, **data)
+        db.session.commit()
+        flash(_("已添加组织。"), "success")
+        return redirect(url_for("admin.organizations"))
+
+    args = PageArgs().load(request.args)
+    page = paginate(select(Organization).order_by(Organization.id), args["page"], args["per_page"])
+    return form_view(OrganizationIn(), "admin/organizations.html", create, page=page)
+
+
+@bp.route("/organizations/<int:org_id>", methods=["GET", "POST"])
+def organization_edit(org_id: int):
+    org = db.session.get(Organization, org_id) or abort(404)
+
+    def save(data):
+        services.update_organization(org, actor=current_user, **data)
+        db.session.commit()
+        flash(_("已保存。"), "success")
+        return redirect(url_for("admin.organizations"))
+
+    return form_view(OrganizationIn(), "admin/organization_edit.html", save, org=org)
+
+
+@bp.route("/policy", methods=["GET", "POST"])
+def policy():
+    def save(data):
+        update_policy(data, actor=current_user)
+        db.session.commit()
+        flash(_("政策设置已保存。"), "success")
+        return redirect(url_for("admin.policy"))
+
+    return form_view(PolicySchema(), "admin/policy.html", save, current=get_policy(),
+                     schema=PolicySchema())
+
+
+@bp.get("/audit")
+def audit():
+    args = AuditArgs().load(request.args)
+    stmt = select(AuditEvent).order_by(AuditEvent.id.desc())
+    if args["actor"]:
+        stmt = stmt.join(User, User.id == AuditEvent.actor_id).where(
+            or_(User.phone == args["actor"], User.volunteer_no == args["actor"]))
+    if args["action"]:
+        stmt = stmt.where(AuditEvent.action.startswith(args["action"]))
+    if args["object_type"]:
+        stmt = stmt.where(AuditEvent.object_type == args["object_type"])
+    if args["object_id"]:
+        stmt = stmt.where(AuditEvent.object_id == args["object_id"])
+    page = paginate(stmt, args["page"], args["per_page"])
+    filters = {k: v for k, v in args.items() if k not in ("page", "per_page") and v}
+    return render_template("admin/audit.html", page=page, filters=filters)

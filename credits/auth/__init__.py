@@ -1,0 +1,1 @@
+"""Users, roles, organisations, tokens, sign-in, permissions and the audit trail."""

@@ -1,0 +1,83 @@
+"""JSON API for registration, tokens, the signed-in user and organisations."""
+
+from __future__ import annotations
+
+from flask import g
+from flask_login import current_user
+from flask_smorest import Blueprint
+from sqlalchemy import select
+
+from credits.auth import services
+from credits.auth.models import Organization
+from credits.auth.permissions import login_required
+from credits.auth.schemas import MeOut, OrganizationOut, PasswordChangeIn, RegisterIn, TokenIn, TokenOut
+from credits.auth.throttle import login_throttled
+from credits.extensions import db
+from credits.pagination import PageArgs, page_schema, paginate
+
+blp = Blueprint("auth_api", __name__, description="Accounts, tokens and organisations")
+BEARER = [{"bearer": []}]
+
+
+@blp.post("/auth/register")
+@blp.arguments(RegisterIn)
+@blp.response(201, MeOut)
+def register(data):
+    """Register a volunteer account."""
+    user = services.create_user(**data)
+    db.session.commit()
+    return user
+
+
+@blp.post("/auth/token")
+@login_throttled
+@blp.arguments(TokenIn)
+@blp.response(201, TokenOut)
+def create_token(data):
+    """Exchange phone and password for a bearer token (valid 30 days)."""
+    try:
+        user = services.authenticate(data["phone"], data["password"])
+    except services.InvalidCredentials:
+        g.login_failed = True
+        raise
+    raw, token = services.issue_token(user)
+    db.session.commit()
+    return {"token": raw, "expires_at": token.expires_at, "user": user}
+
+
+@blp.delete("/auth/token")
+@login_required
+@blp.response(204)
+@blp.doc(security=BEARER)
+def delete_token():
+    """Revoke the token used for this request."""
+    services.revoke_token(g.api_token, actor=current_user)
+    db.session.commit()
+
+
+@blp.get("/me")
+@login_required
+@blp.response(200, MeOut)
+@blp.doc(security=BEARER)
+def me():
+    """The signed-in user."""
+    return current_user
+
+
+@blp.post("/me/password")
+@login_required
+@blp.arguments(PasswordChangeIn)
+@blp.response(204)
+@blp.doc(security=BEARER)
+def change_password(data):
+    """Change the password; every session and token of the user ends, this one included."""
+    services.change_password(current_user, **data)
+    db.session.commit()
+
+
+@blp.get("/organizations")
+@blp.arguments(PageArgs, location="query")
+@blp.response(200, page_schema(OrganizationOut))
+def organizations(args):
+    """Organisations a volunteer may belong to."""
+    return paginate(select(Organization).order_by(Organization.id), **args)

@@ -1,0 +1,77 @@
+"""Input and output schemas for accounts, sign-in and organisations — the one place input is validated."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from marshmallow import Schema, fields, pre_load, validate
+
+from credits.auth.models import OrgKind, Role
+from credits.auth.services import star_level
+
+PHONE = validate.Regexp(r"^1[3-9]\d{9}$", error=_l("请输入 11 位中国大陆手机号。"))
+PASSWORD = validate.Length(min=8, max=128, error=_l("密码长度须为 8 到 128 个字符。"))
+
+
+class StripMixin:
+    """Trims surrounding whitespace from string input, as people paste phone numbers with spaces."""
+
+    @pre_load
+    def strip_strings(self, data, **_kwargs):
+        if not isinstance(data, dict):
+            return data
+        return {k: v.strip() if isinstance(v, str) and k not in ("password", "current_password",
+                                                                  "new_password") else v
+                for k, v in data.items()}
+
+
+class RegisterIn(StripMixin, Schema):
+    phone = fields.String(required=True, validate=PHONE)
+    password = fields.String(required=True, validate=PASSWORD, load_only=True)
+    name = fields.String(required=True, validate=validate.Length(min=1, max=50))
+    organization_id = fields.Integer(load_default=None, allow_none=True)
+
+
+class TokenIn(StripMixin, Schema):
+    phone = fields.String(required=True, validate=validate.Length(max=20))
+    password = fields.String(required=True, validate=validate.Length(max=128), load_only=True)
+
+
+class PasswordChangeIn(Schema):
+    current_password = fields.String(required=True, validate=validate.Length(max=128))
+    new_password = fields.String(required=True, validate=PASSWORD)
+
+
+class OrganizationOut(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    kind = fields.String()
+
+
+class OrganizationIn(StripMixin, Schema):
+    name = fields.String(required=True, validate=validate.Length(min=2, max=120))
+    kind = fields.String(required=True, validate=validate.OneOf([k.value for k in OrgKind]))
+
+
+class UserAdminIn(StripMixin, Schema):
+    name = fields.String(validate=validate.Length(min=1, max=50))
+    roles = fields.List(fields.String(validate=validate.OneOf([r.value for r in Role])))
+    organization_id = fields.Integer(allow_none=True)
+    active = fields.Boolean()
+
+
+class MeOut(Schema):
+    id = fields.Integer()
+    phone = fields.String()
+    name = fields.String()
+    roles = fields.List(fields.String())
+    organization = fields.Nested(OrganizationOut, allow_none=True)
+    merchant_id = fields.Integer(allow_none=True)
+    volunteer_no = fields.String()
+    approved_minutes = fields.Integer()
+    star_level = fields.Function(lambda user: star_level(user.approved_minutes))
+
+
+class TokenOut(Schema):
+    token = fields.String()
+    expires_at = fields.AwareDateTime()
+    user = fields.Nested(MeOut)

@@ -1,0 +1,89 @@
+"""Sign-in, registration, the account page, password change and sign-out."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, g, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_user, logout_user
+from marshmallow import fields
+from sqlalchemy import select
+
+from credits.auth import services
+from credits.auth.audit import record_event
+from credits.auth.models import Organization
+from credits.auth.permissions import login_required
+from credits.auth.schemas import PasswordChangeIn, RegisterIn, TokenIn
+from credits.auth.throttle import login_throttled
+from credits.extensions import db, login_manager
+from credits.web.forms import form_view
+from credits.web.views import local_next
+
+bp = Blueprint("auth", __name__, template_folder="templates")
+
+
+class LoginIn(TokenIn):
+    remember = fields.Boolean(load_default=False)
+
+
+@login_manager.user_loader
+def load_user(session_id: str):
+    return services.load_session_user(session_id)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@login_throttled
+def login():
+    def sign_in(data):
+        try:
+            user = services.authenticate(data["phone"], data["password"])
+        except services.InvalidCredentials:
+            g.login_failed = True
+            raise
+        login_user(user, remember=data["remember"])
+        record_event("user.login", user, actor=user)
+        db.session.commit()
+        return redirect(local_next(url_for("web.home")))
+
+    return form_view(LoginIn(), "auth/login.html", sign_in)
+
+
+@bp.route("/register", methods=["GET", "POST"])
+def register():
+    def create(data):
+        user = services.create_user(**data)
+        db.session.commit()
+        login_user(user)
+        flash(_("注册成功，欢迎加入！您的志愿者编号是 %(no)s。", no=user.volunteer_no), "success")
+        return redirect(url_for("auth.account"))
+
+    organizations = db.session.scalars(select(Organization).order_by(Organization.name)).all()
+    return form_view(RegisterIn(), "auth/register.html", create, organizations=organizations)
+
+
+@bp.get("/account")
+@login_required
+def account():
+    return render_template("auth/account.html", star=services.star_level(current_user.approved_minutes))
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@login_required
+def password():
+    def change(data):
+        services.change_password(current_user, **data)
+        db.session.commit()
+        logout_user()
+        flash(_("密码已修改，所有设备均已退出，请用新密码登录。"), "success")
+        return redirect(url_for("auth.login"))
+
+    return form_view(PasswordChangeIn(), "auth/password.html", change)
+
+
+@bp.post("/logout")
+@login_required
+def logout():
+    services.end_all_sessions(current_user, actor=current_user, reason="logout")
+    db.session.commit()
+    logout_user()
+    flash(_("您已退出登录。"), "success")
+    return redirect(url_for("web.home"))

@@ -1,0 +1,85 @@
+"""The `flask credits` command group."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask.cli import with_appcontext
+from marshmallow import ValidationError
+from sqlalchemy import select
+
+from credits.auth.models import Role, User
+from credits.auth.schemas import RegisterIn
+from credits.database import in_transaction
+from credits.errors import DomainError
+from credits.extensions import db
+
+
+@click.group("credits")
+def credits_cli():
+    """公益币 operations."""
+
+
+@credits_cli.command("create-user")
+@click.option("--phone", required=True)
+@click.option("--name", required=True)
+@click.option("--role", "roles", multiple=True, required=True, type=click.Choice([r.value for r in Role]))
+@click.option("--organization", "organization_id", type=int, default=None, help="Organisation id.")
+@click.option("--merchant", "merchant_id", type=int, default=None, help="Shop id, for merchant staff.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@with_appcontext
+def create_user_command(phone, name, roles, organization_id, merchant_id, password_stdin):
+    """Create a user (a coordinator, merchant staff, admin …). The password is read from stdin or
+    prompted for, never taken as an argument that `ps` would show."""
+    from credits.auth.services import create_user
+
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else click.prompt(
+        "Password", hide_input=True, confirmation_prompt=True)
+    try:
+        data = RegisterIn().load({"phone": phone, "name": name, "password": password,
+                                  "organization_id": organization_id})
+        user = in_transaction(lambda: _create(create_user, data, roles, merchant_id))
+    except ValidationError as exc:
+        raise click.ClickException(f"invalid input: {exc.messages}") from exc
+    except DomainError as exc:
+        raise click.ClickException(f"{exc.code}: {exc.message}") from exc
+    click.echo(f"created user {user.id} {user.phone} ({', '.join(user.roles)}) {user.volunteer_no}")
+
+
+def _create(create_user, data, roles, merchant_id):
+    user = create_user(roles=roles, **data)
+    user.merchant_id = merchant_id
+    db.session.flush()
+    return user
+
+
+@credits_cli.command("verify-ledger")
+@with_appcontext
+def verify_ledger_command():
+    """Check the ledger's invariants; exit 1 naming each breach."""
+    from credits.ledger.verify import verify_ledger
+
+    breaches = verify_ledger()
+    db.session.rollback()
+    for breach in breaches:
+        click.echo(f"BREACH {breach}", err=True)
+    if breaches:
+        raise SystemExit(1)
+    click.echo("ledger ok")
+
+
+@credits_cli.command("seed-demo")
+@with_appcontext
+def seed_demo_command():
+    """Load the demo data once (organisations and one user per role); print the demo sign-ins."""
+    from credits.demo import DEMO_PASSWORD, DEMO_USERS, seed_demo
+
+    loaded = in_transaction(seed_demo)
+    click.echo("demo data loaded" if loaded else "demo data already present; kept as it is")
+    click.echo(f"demo sign-ins (password for all: {DEMO_PASSWORD}):")
+    for phone, name, roles, _org in DEMO_USERS:
+        exists = db.session.scalar(select(User.id).where(User.phone == phone))
+        if exists:
+            click.echo(f"  {phone}  {name}  ({', '.join(roles)})")
+    db.session.rollback()

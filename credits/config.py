@@ -1,0 +1,99 @@
+"""Configuration read from the environment (SPEC 3.1)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+
+def _instance_secret(instance_path: str) -> str:
+    """Return the development secret key, generating it into instance/ the first time."""
+    path = Path(instance_path) / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+class Config:
+    """Development defaults: SQLite under instance/, a generated secret, cookies without Secure."""
+
+    ENV_NAME = "development"
+    SQLALCHEMY_DATABASE_URI: str | None = os.environ.get("DATABASE_URL")
+    SECRET_KEY: str | None = os.environ.get("SECRET_KEY")
+    REDIS_URL: str | None = os.environ.get("REDIS_URL")
+    CREDITS_TIMEZONE = os.environ.get("CREDITS_TIMEZONE", "Asia/Shanghai")
+
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    DB_RETRIES = 8
+
+    BABEL_DEFAULT_LOCALE = "zh_CN"
+    BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
+    LANGUAGES = ("zh_CN", "en")
+
+    WTF_CSRF_CHECK_DEFAULT = False  # checked in a before_request for every non-API path
+    WTF_CSRF_TIME_LIMIT = None
+
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = False
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_SECURE = False
+    REMEMBER_COOKIE_DURATION = 30 * 24 * 3600
+
+    RATELIMIT_ENABLED = True
+    RATELIMIT_HEADERS_ENABLED = True
+    LOGIN_FAILURE_LIMIT = "5 per 15 minutes"
+
+    API_TITLE = "公益币 API"
+    API_VERSION = "v1"
+    OPENAPI_VERSION = "3.0.3"
+    OPENAPI_URL_PREFIX = "/api"
+    OPENAPI_JSON_PATH = "v1/openapi.json"
+
+    @classmethod
+    def finalize(cls, app) -> None:
+        """Fill in what depends on the instance folder."""
+        cfg = app.config
+        if not cfg.get("SQLALCHEMY_DATABASE_URI"):
+            cfg["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{Path(app.instance_path) / 'credits.sqlite'}"
+        if not cfg.get("SECRET_KEY"):
+            cfg["SECRET_KEY"] = _instance_secret(app.instance_path)
+        cfg["RATELIMIT_STORAGE_URI"] = cfg.get("REDIS_URL") or "memory://"
+
+
+class ProductionConfig(Config):
+    """Production: secure cookies with the __Host- prefix; refuses to start without SECRET_KEY."""
+
+    ENV_NAME = "production"
+    SESSION_COOKIE_SECURE = True
+    SESSION_COOKIE_NAME = "__Host-session"
+    REMEMBER_COOKIE_SECURE = True
+    REMEMBER_COOKIE_NAME = "__Host-remember"
+
+    @classmethod
+    def finalize(cls, app) -> None:
+        if not app.config.get("SECRET_KEY"):
+            raise RuntimeError("SECRET_KEY must be set in production")
+        if not app.config.get("SQLALCHEMY_DATABASE_URI"):
+            raise RuntimeError("DATABASE_URL must be set in production")
+        super().finalize(app)
+
+
+class TestConfig(Config):
+    """Tests: a database from TEST_DATABASE_URL (or a temp SQLite set by the fixture), fixed secret."""
+
+    ENV_NAME = "testing"
+    TESTING = True
+    SECRET_KEY = "test-secret-key"
+    SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL")
+    REDIS_URL = None
+    WTF_CSRF_ENABLED = True
+    PASSWORD_HASH_FAST = True  # argon2 at minimum cost keeps the suite quick; production uses the defaults
+
+
+def config_from_env() -> type[Config]:
+    return ProductionConfig if os.environ.get("CREDITS_ENV") == "production" else Config

@@ -1,0 +1,96 @@
+"""Engine tuning and the retry policy that make writes safe under concurrency on SQLite and PostgreSQL.
+
+SQLite: the stdlib driver issues no BEGIN before a SELECT and SQLite ignores FOR UPDATE, so a
+read-check-write would interleave. We take over transaction control (isolation_level=None) and begin
+every write transaction with BEGIN IMMEDIATE, which takes the database's single write lock up front;
+reads in GET requests begin DEFERRED so they do not queue behind writers (WAL lets them run alongside).
+
+PostgreSQL: READ COMMITTED with guarded updates and row locks; serialization failures and deadlocks
+(40001, 40P01) are retried by `retrying`, which replays the whole unit of work.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from flask import current_app, has_request_context, request
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from credits.extensions import db
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+
+
+def configure_engine(engine: Engine) -> None:
+    """Install the SQLite transaction hooks; PostgreSQL needs none."""
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        read_only = has_request_context() and request.method in READ_ONLY_METHODS
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """A conflict that a replay of the same unit of work can resolve."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate in RETRYABLE_SQLSTATES:
+        return True
+    return isinstance(exc, OperationalError) and "database is locked" in str(exc.orig)
+
+
+def retrying(fn: Callable[..., T]) -> Callable[..., T]:
+    """Run a unit of work, rolling back and replaying it on a retryable conflict, with jittered backoff."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs) -> T:
+        attempts = current_app.config["DB_RETRIES"]
+        for attempt in range(1, attempts + 1):
+            try:
+                return fn(*args, **kwargs)
+            except DBAPIError as exc:
+                db.session.rollback()
+                if attempt == attempts or not is_retryable(exc):
+                    raise
+                delay = min(0.5, 0.01 * 2**attempt) * random.uniform(0.5, 1.5)
+                log.info("retrying %r after conflict (attempt %r): %s", fn.__name__, attempt, exc.orig)
+                time.sleep(delay)
+        raise AssertionError("unreachable")
+
+    return wrapper
+
+
+def in_transaction(work: Callable[[], T]) -> T:
+    """Run `work` as one committed transaction, with the retry policy (for CLI and background jobs)."""
+
+    @retrying
+    def unit() -> T:
+        result = work()
+        db.session.commit()
+        return result
+
+    return unit()

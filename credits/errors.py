@@ -1,0 +1,159 @@
+"""Domain errors, and the one handler that answers JSON under /api/ and a friendly page elsewhere."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, jsonify, redirect, render_template, request, url_for
+from flask_babel import lazy_gettext as _l
+from marshmallow import ValidationError
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from werkzeug.exceptions import HTTPException
+
+from credits.extensions import db
+
+log = logging.getLogger(__name__)
+
+
+class DomainError(Exception):
+    """A broken business rule. Subclasses name the code and HTTP status of SPEC 3.2."""
+
+    code = "invalid_state"
+    status = 409
+    message: Any = _l("此操作在当前状态下不允许。")
+
+    def __init__(self, message: Any = None, *, fields: dict | None = None, **details: Any) -> None:
+        super().__init__(str(message or self.message))
+        if message is not None:
+            self.message = message
+        self.fields = fields
+        self.details = details
+
+
+class Unauthorized(DomainError):
+    code, status, message = "unauthorized", 401, _l("请先登录。")
+
+
+class Forbidden(DomainError):
+    code, status, message = "forbidden", 403, _l("您没有权限执行此操作。")
+
+
+class NotFound(DomainError):
+    code, status, message = "not_found", 404, _l("找不到该对象。")
+
+
+class InvalidInput(DomainError):
+    code, status, message = "validation_error", 422, _l("输入有误，请检查后重试。")
+
+
+class RateLimited(DomainError):
+    code, status, message = "rate_limited", 429, _l("操作过于频繁，请稍后再试。")
+
+
+class InvalidState(DomainError):
+    code, status = "invalid_state", 409
+
+
+class InsufficientBalance(DomainError):
+    code, status, message = "insufficient_balance", 409, _l("公益币余额不足。")
+
+
+class IdempotencyConflict(DomainError):
+    code, status, message = "idempotency_conflict", 409, _l("该幂等键已用于另一个不同的请求。")
+
+
+class Unavailable(DomainError):
+    code, status, message = "unavailable", 503, _l("服务暂时不可用，请稍后再试。")
+
+
+HTTP_CODES = {400: "validation_error", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+              405: "method_not_allowed", 413: "too_large", 415: "validation_error", 422: "validation_error",
+              429: "rate_limited"}
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/") or request.path == "/healthz"
+
+
+def _flatten_messages(messages: Any) -> dict:
+    """webargs nests field errors under the location ("json", "query"); callers want the fields."""
+    if isinstance(messages, dict) and set(messages) <= {"json", "query", "form", "headers", "view_args"}:
+        merged: dict = {}
+        for part in messages.values():
+            merged.update(part if isinstance(part, dict) else {"_schema": part})
+        return merged
+    return messages if isinstance(messages, dict) else {"_schema": messages}
+
+
+def error_response(status: int, code: str, message: str, fields: dict | None = None,
+                   details: dict | None = None):
+    if wants_json():
+        body: dict = {"code": code, "message": message}
+        if fields:
+            body["fields"] = fields
+        if details:
+            body.update(details)
+        return jsonify(error=body), status
+    if status == 401:
+        return redirect(url_for("auth.login", next=request.full_path))
+    return render_template("errors/error.html", status=status, code=code, message=message,
+                           fields=fields or {}), status
+
+
+def handle_domain_error(exc: DomainError):
+    db.session.rollback()
+    return error_response(exc.status, exc.code, str(exc.message), exc.fields, exc.details)
+
+
+def handle_validation_error(exc: ValidationError):
+    db.session.rollback()
+    return error_response(422, "validation_error", str(InvalidInput.message),
+                          _flatten_messages(exc.messages))
+
+
+def handle_http_exception(exc: HTTPException):
+    db.session.rollback()
+    status = exc.code or 500
+    data = getattr(exc, "data", None) or {}
+    if "messages" in data:  # webargs parse failure, including malformed JSON
+        return error_response(422, "validation_error", str(InvalidInput.message),
+                              _flatten_messages(data["messages"]))
+    if status == 429:
+        return error_response(429, "rate_limited", str(RateLimited.message))
+    response = error_response(status, HTTP_CODES.get(status, "error"), exc.description or exc.name)
+    if status == 405 and isinstance(response, tuple):
+        return response[0], status, {"Allow": ", ".join(exc.valid_methods or [])}
+    return response
+
+
+def handle_database_error(exc: DBAPIError):
+    """A database that does not answer (or stays locked past every retry) is a 503, not a 500."""
+    db.session.rollback()
+    if isinstance(exc, IntegrityError):  # the schema refused a write the checks let through (a race)
+        log.info("integrity error on %s %s: %s", request.method, request.path, exc.orig)
+        return error_response(409, InvalidState.code, str(_l("与已有数据冲突，请刷新后重试。")))
+    if exc.connection_invalidated or "database is locked" in str(exc.orig) or _is_connection_error(exc):
+        log.warning("database unavailable: %s", exc.orig)
+        return error_response(503, Unavailable.code, str(Unavailable.message))
+    return handle_unexpected(exc)
+
+
+def _is_connection_error(exc: DBAPIError) -> bool:
+    sqlstate = getattr(exc.orig, "sqlstate", None) or ""
+    return sqlstate.startswith("08") or sqlstate in {"57P01", "57P02", "57P03"} or (
+        exc.__class__.__name__ == "OperationalError" and sqlstate == "")
+
+
+def handle_unexpected(exc: Exception):
+    db.session.rollback()
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return error_response(500, "internal_error", str(_l("服务器出错了，我们已记录此问题。")))
+
+
+def register_errorhandlers(app: Flask) -> None:
+    app.register_error_handler(DomainError, handle_domain_error)
+    app.register_error_handler(ValidationError, handle_validation_error)
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(DBAPIError, handle_database_error)
+    app.register_error_handler(Exception, handle_unexpected)

@@ -1,0 +1,112 @@
+"""Accounts with cached balances, append-only transactions and their entries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from credits.extensions import db
+from credits.timeutil import UTCDateTime, utcnow
+
+
+class AccountKind(StrEnum):
+    VOLUNTEER = "volunteer"
+    MERCHANT = "merchant"
+    SYSTEM = "system"
+
+
+class SystemAccount(StrEnum):
+    ISSUANCE = "issuance"  # the source of every coin; the only account that runs negative
+    ESCROW = "escrow"  # coins held for outstanding vouchers
+    EXPIRED = "expired"
+    SETTLED = "settled"
+
+
+class TxKind(StrEnum):
+    ISSUE = "issue"
+    CLAWBACK = "clawback"
+    HOLD = "hold"
+    RELEASE = "release"
+    REDEEM = "redeem"
+    SETTLE = "settle"
+    EXPIRE = "expire"
+    ADJUST = "adjust"
+
+
+def _in(values) -> str:
+    return ", ".join(f"'{v}'" for v in values)
+
+
+class Account(db.Model):
+    __tablename__ = "accounts"
+    __table_args__ = (
+        CheckConstraint(f"kind IN ({_in(AccountKind)})", name="kind"),
+        CheckConstraint(
+            "(kind = 'volunteer' AND user_id IS NOT NULL AND merchant_id IS NULL AND system_code IS NULL)"
+            " OR (kind = 'merchant' AND merchant_id IS NOT NULL AND user_id IS NULL AND system_code IS NULL)"
+            " OR (kind = 'system' AND system_code IS NOT NULL AND user_id IS NULL AND merchant_id IS NULL)",
+            name="one_owner",
+        ),
+        CheckConstraint(f"system_code IS NULL OR system_code IN ({_in(SystemAccount)})", name="system_code"),
+        CheckConstraint("balance >= 0 OR system_code = 'issuance'", name="not_negative"),
+        CheckConstraint("entry_count >= 0", name="entry_count"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), unique=True)
+    merchant_id: Mapped[int | None] = mapped_column(unique=True)
+    system_code: Mapped[str | None] = mapped_column(String(20), unique=True)
+    balance: Mapped[int] = mapped_column(default=0)
+    entry_count: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def __repr__(self) -> str:
+        owner = self.system_code or f"{self.kind}:{self.user_id or self.merchant_id}"
+        return f"<Account {self.id} {owner}>"
+
+
+class Transaction(db.Model):
+    __tablename__ = "ledger_transactions"
+    __table_args__ = (
+        CheckConstraint(f"kind IN ({_in(TxKind)})", name="kind"),
+        Index("ix_ledger_transactions_ref", "ref_type", "ref_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    memo: Mapped[str] = mapped_column(Text, default="")
+    ref_type: Mapped[str | None] = mapped_column(String(40))
+    ref_id: Mapped[int | None]
+
+    entries: Mapped[list[Entry]] = relationship(back_populates="transaction", order_by="Entry.id",
+                                                 lazy="selectin")
+
+
+class Entry(db.Model):
+    """One account's side of a transaction. `seq` numbers an account's entries 1, 2, 3 … without gaps and
+    `balance_after` is the running balance, so an entry changed or removed by hand shows up in verify."""
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (
+        CheckConstraint("amount <> 0", name="amount_not_zero"),
+        CheckConstraint("seq >= 1", name="seq"),
+        UniqueConstraint("account_id", "seq"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    transaction_id: Mapped[int] = mapped_column(ForeignKey("ledger_transactions.id"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    amount: Mapped[int]
+    balance_after: Mapped[int]
+    seq: Mapped[int]
+
+    transaction: Mapped[Transaction] = relationship(back_populates="entries")
+    account: Mapped[Account] = relationship()

@@ -1,0 +1,149 @@
+"""Posting balanced transactions: guarded balance updates in account order, idempotent replays."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
+
+from credits.errors import IdempotencyConflict, InsufficientBalance
+from credits.extensions import db
+from credits.ledger.models import Account, AccountKind, Entry, SystemAccount, Transaction, TxKind
+
+
+@dataclass(frozen=True)
+class Move:
+    """`amount` coins from `source` to `target`."""
+
+    source: Account
+    target: Account
+    amount: int
+
+
+def _get_or_create(kind: str, **owner: Any) -> Account:
+    stmt = select(Account).filter_by(**owner)
+    account = db.session.scalars(stmt).one_or_none()
+    if account is not None:
+        return account
+    try:
+        with db.session.begin_nested():
+            account = Account(kind=kind, **owner)
+            db.session.add(account)
+    except IntegrityError:  # created by a concurrent transaction since our select
+        account = db.session.scalars(stmt).one()
+    return account
+
+
+def system_account(code: SystemAccount) -> Account:
+    return _get_or_create(AccountKind.SYSTEM, system_code=SystemAccount(code).value)
+
+
+def user_account(user_id: int) -> Account:
+    return _get_or_create(AccountKind.VOLUNTEER, user_id=user_id)
+
+
+def merchant_account(merchant_id: int) -> Account:
+    return _get_or_create(AccountKind.MERCHANT, merchant_id=merchant_id)
+
+
+def locked_balance(account: Account) -> int:
+    """The account's balance read under a row lock (FOR UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE
+    already holds the write lock), for callers that must decide an amount from it."""
+    stmt = select(Account.balance).where(Account.id == account.id).with_for_update()
+    balance = db.session.scalar(stmt)
+    set_committed_value(account, "balance", balance)
+    return balance
+
+
+def _net(moves: Sequence[Move]) -> dict[int, tuple[Account, int]]:
+    if not moves:
+        raise ValueError("a transaction needs at least one move")
+    net: dict[int, tuple[Account, int]] = {}
+    for move in moves:
+        if type(move.amount) is not int or move.amount <= 0:
+            raise ValueError(f"move amount must be a positive integer, got {move.amount!r}")
+        if move.source.id == move.target.id:
+            raise ValueError("a move needs two different accounts")
+        for account, amount in ((move.source, -move.amount), (move.target, move.amount)):
+            held = net.get(account.id, (account, 0))[1]
+            net[account.id] = (account, held + amount)
+    net = {k: v for k, v in net.items() if v[1] != 0}
+    if not net:
+        raise ValueError("the moves cancel out")
+    return net
+
+
+def _fingerprint(kind: str, net: dict[int, tuple[Account, int]], ref: tuple[str, int] | None) -> str:
+    body = json.dumps([kind, sorted((k, v[1]) for k, v in net.items()), list(ref) if ref else None])
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def _replay(key: str, fingerprint: str) -> Transaction | None:
+    existing = db.session.scalars(select(Transaction).where(Transaction.idempotency_key == key)).one_or_none()
+    if existing is not None and existing.fingerprint != fingerprint:
+        raise IdempotencyConflict()
+    return existing
+
+
+def post(kind: TxKind | str, moves: Sequence[Move], *, actor: Any = None, memo: str = "",
+         ref: tuple[str, int] | None = None, idempotency_key: str | None = None) -> Transaction:
+    """Post one balanced transaction and update the balances it touches, in this database transaction.
+
+    A replay with the same idempotency key returns the first transaction; the same key with other content
+    raises IdempotencyConflict. A move that would take an account other than `issuance` below zero raises
+    InsufficientBalance and writes nothing. Flushes, never commits.
+    """
+    kind = TxKind(kind).value
+    net = _net(moves)
+    fingerprint = _fingerprint(kind, net, ref)
+    if idempotency_key is not None and (done := _replay(idempotency_key, fingerprint)) is not None:
+        return done
+
+    tx = Transaction(kind=kind, idempotency_key=idempotency_key, fingerprint=fingerprint,
+                     actor_id=getattr(actor, "id", None), memo=memo,
+                     ref_type=ref[0] if ref else None, ref_id=ref[1] if ref else None)
+    try:
+        with db.session.begin_nested():
+            db.session.add(tx)
+            db.session.flush()
+            for account_id in sorted(net):  # a fixed lock order, so opposite transfers cannot deadlock
+                account, amount = net[account_id]
+                balance, seq = _apply(account, amount)
+                db.session.add(Entry(transaction=tx, account_id=account_id, amount=amount,
+                                     balance_after=balance, seq=seq))
+            db.session.flush()
+    except IntegrityError:
+        # Only the idempotency key can collide: a concurrent post with the same key committed first.
+        if idempotency_key is None or (done := _replay(idempotency_key, fingerprint)) is None:
+            raise
+        return done
+    return tx
+
+
+def _apply(account: Account, amount: int) -> tuple[int, int]:
+    """Add `amount` to the balance with one guarded UPDATE; the row lock it takes lasts until commit."""
+    stmt = (
+        update(Account)
+        .where(Account.id == account.id)
+        .where(or_(Account.balance + amount >= 0, Account.system_code == SystemAccount.ISSUANCE.value))
+        .values(balance=Account.balance + amount, entry_count=Account.entry_count + 1)
+        .returning(Account.balance, Account.entry_count)
+        .execution_options(synchronize_session=False)
+    )
+    row = db.session.execute(stmt).one_or_none()
+    if row is None:
+        raise InsufficientBalance()
+    set_committed_value(account, "balance", row.balance)
+    set_committed_value(account, "entry_count", row.entry_count)
+    return row.balance, row.entry_count
+
+
+def transfer(kind: TxKind | str, source: Account, target: Account, amount: int, **kwargs: Any) -> Transaction:
+    """A transaction of a single move; see `post`."""
+    return post(kind, [Move(source, target, amount)], **kwargs)

@@ -1,0 +1,38 @@
+"""Every list is paginated: `{"items": [...], "page", "per_page", "total"}` (SPEC 3.2)."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from marshmallow import Schema, fields, validate
+from sqlalchemy import Select, func, select
+
+from credits.extensions import db
+
+MAX_PER_PAGE = 100
+
+
+class PageArgs(Schema):
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
+    per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=MAX_PER_PAGE))
+
+
+@functools.cache
+def page_schema(item: type[Schema]) -> type[Schema]:
+    """The list envelope around `item`, one class per item schema so the OpenAPI document names it once."""
+    name = item.__name__.removesuffix("Schema").removesuffix("Out") + "Page"
+    return Schema.from_dict({
+        "items": fields.List(fields.Nested(item), required=True),
+        "page": fields.Integer(required=True),
+        "per_page": fields.Integer(required=True),
+        "total": fields.Integer(required=True),
+    }, name=name)
+
+
+def paginate(stmt: Select, page: int, per_page: int, *, scalars: bool = True) -> dict[str, Any]:
+    """One page of `stmt` (which must be ordered) and the total count. A page past the end is empty."""
+    total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    query = stmt.limit(per_page).offset((page - 1) * per_page)
+    items = db.session.scalars(query).all() if scalars else db.session.execute(query).all()
+    return {"items": items, "page": page, "per_page": per_page, "total": total}

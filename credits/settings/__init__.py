@@ -1,0 +1,1 @@
+"""Policy settings: the tunable numbers of SPEC 2 with their defaults."""

@@ -1,0 +1,61 @@
+"""Home page, language switch, health check and the API reader."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, redirect, render_template, request, session, url_for
+from flask_babel import get_locale
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from credits.extensions import db
+
+bp = Blueprint("web", __name__)
+
+
+@bp.get("/")
+def home():
+    return render_template("web/home.html")
+
+
+@bp.get("/lang/<code>")
+def set_language(code: str):
+    if code in ("zh_CN", "en"):
+        session["lang"] = code
+    return redirect(local_next(url_for("web.home")))
+
+
+def local_next(default: str) -> str:
+    """The `next` parameter if it is a path on this site, else `default`: never an open redirect."""
+    target = request.args.get("next", "")
+    local = target.startswith("/") and not target.startswith("//") and "\\" not in target
+    return target if local else default
+
+
+@bp.get("/healthz")
+def healthz():
+    try:
+        db.session.execute(text("SELECT 1"))
+        db.session.rollback()
+    except DBAPIError:
+        db.session.rollback()
+        return jsonify(status="unavailable", error={"code": "unavailable",
+                                                    "message": "database does not answer"}), 503
+    return jsonify(status="ok")
+
+
+@bp.get("/api/docs")
+def api_docs():
+    return render_template("web/api_docs.html")
+
+
+ROLE_LABELS = {"volunteer": _l("志愿者"), "coordinator": _l("协调员"), "merchant": _l("商户店员"),
+               "admin": _l("管理员")}
+ORG_KIND_LABELS = {"government": _l("党政机关"), "enterprise": _l("非公企业"), "social": _l("社会组织")}
+
+
+@bp.app_context_processor
+def labels():
+    return {"role_label": lambda role: ROLE_LABELS.get(role, role),
+            "org_kind_label": lambda kind: ORG_KIND_LABELS.get(kind, kind),
+            "role_labels": ROLE_LABELS, "org_kind_labels": ORG_KIND_LABELS, "lang": str(get_locale())}

@@ -1,0 +1,155 @@
+"""Fixtures: a migrated database per test (SQLite by default, PostgreSQL when TEST_DATABASE_URL is set),
+the app, clients and factories."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+
+import pytest
+from flask_migrate import upgrade
+from sqlalchemy import text
+
+from credits import create_app
+from credits.config import TestConfig
+from credits.extensions import db, limiter
+
+PG_URL = os.environ.get("TEST_DATABASE_URL")
+
+
+def _make_app(url: str, **overrides):
+    return create_app(TestConfig, {"SQLALCHEMY_DATABASE_URI": url, **overrides})
+
+
+@pytest.fixture(scope="session")
+def _migrated(tmp_path_factory):
+    """Migrate once per session: a template SQLite file to copy, or the PostgreSQL test database."""
+    if PG_URL:
+        app = _make_app(PG_URL)
+        with app.app_context():
+            with db.engine.begin() as conn:
+                conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+            upgrade()
+            db.engine.dispose()
+        return PG_URL
+    template = tmp_path_factory.mktemp("db") / "template.sqlite"
+    app = _make_app(f"sqlite:///{template}")
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+    return template
+
+
+def _truncate_postgres(app) -> None:
+    with app.app_context():
+        tables = ", ".join(t.name for t in db.metadata.sorted_tables)
+        with db.engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+def database_url(_migrated, tmp_path) -> str:
+    """A clean, migrated database for this test."""
+    if PG_URL:
+        return PG_URL
+    path = tmp_path / "test.sqlite"
+    shutil.copy(_migrated, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def app(database_url):
+    app = _make_app(database_url)
+    if PG_URL:
+        _truncate_postgres(app)
+    limiter.reset()
+    with app.app_context():
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+_phones = itertools.count(13800000000)
+
+
+@pytest.fixture
+def make_user(app):
+    """Create and commit a user: make_user(roles=("coordinator",), organization=org, password=...)."""
+    from credits.auth.services import create_user
+
+    def factory(*roles: str, name: str = "测试用户", password: str = "password123", organization=None,
+                phone: str | None = None):
+        user = create_user(phone=phone or str(next(_phones)), name=name, password=password,
+                           roles=roles or ("volunteer",),
+                           organization_id=organization.id if organization else None)
+        db.session.commit()
+        return user
+
+    return factory
+
+
+@pytest.fixture
+def make_org(app):
+    from credits.auth.models import Organization
+
+    counter = itertools.count(1)
+
+    def factory(name: str | None = None, kind: str = "enterprise"):
+        org = Organization(name=name or f"测试组织{next(counter)}", kind=kind)
+        db.session.add(org)
+        db.session.commit()
+        return org
+
+    return factory
+
+
+@pytest.fixture
+def token_for(client):
+    """A bearer header for a user, obtained through the API as a client would."""
+
+    def factory(user, password: str = "password123") -> dict[str, str]:
+        response = client.post("/api/v1/auth/token", json={"phone": user.phone, "password": password})
+        assert response.status_code == 201, response.json
+        return {"Authorization": f"Bearer {response.json['token']}"}
+
+    return factory
+
+
+def csrf_token(client, path: str = "/login") -> str:
+    """The CSRF token a page hands the browser, read from its form."""
+    html = client.get(path).get_data(as_text=True)
+    marker = 'name="csrf_token" value="'
+    start = html.index(marker) + len(marker)
+    return html[start:html.index('"', start)]
+
+
+@pytest.fixture
+def login(client):
+    """Sign a user in through the HTML form, as a browser would."""
+
+    def factory(user, password: str = "password123", remember: bool = False):
+        data = {"phone": user.phone, "password": password, "csrf_token": csrf_token(client)}
+        if remember:
+            data["remember"] = "on"
+        response = client.post("/login", data=data)
+        assert response.status_code == 302, response.get_data(as_text=True)[:500]
+        return response
+
+    return factory
+
+
+def pytest_report_header(config):
+    return f"database: {'PostgreSQL ' + PG_URL if PG_URL else 'SQLite (a migrated copy per test)'}"
+
+

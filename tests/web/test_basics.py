@@ -1,0 +1,63 @@
+"""The app answers: home page, health check, API document, errors in the right shape."""
+
+from unittest import mock
+
+from sqlalchemy.exc import OperationalError
+
+
+def test_home_page_is_chinese_by_default_and_switches_to_english(client):
+    page = client.get("/").get_data(as_text=True)
+    assert 'lang="zh-CN"' in page and "公益币" in page
+    client.get("/lang/en?next=/")
+    page = client.get("/").get_data(as_text=True)
+    assert 'lang="en"' in page and "Public-welfare" in page
+
+
+def test_healthz_reports_ok_when_the_database_answers(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.json == {"status": "ok"}
+
+
+def test_healthz_answers_503_json_when_the_database_does_not(client, app):
+    from credits.extensions import db
+
+    failing = OperationalError("SELECT 1", {}, Exception("connection refused"))
+    with mock.patch.object(db.session, "execute", side_effect=failing):
+        response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json["status"] == "unavailable"
+
+
+def test_openapi_document_is_openapi_3_and_lists_the_contract_paths(client):
+    doc = client.get("/api/v1/openapi.json").json
+    assert doc["openapi"].startswith("3.")
+    for path in ("/api/v1/auth/register", "/api/v1/auth/token", "/api/v1/me", "/api/v1/organizations"):
+        assert path in doc["paths"], path
+
+
+def test_api_docs_page_loads_the_vendored_reader(client):
+    page = client.get("/api/docs").get_data(as_text=True)
+    assert "swagger-ui-bundle.js" in page and "openapi.json" in page
+    assert client.get("/static/vendor/swagger-ui/swagger-ui-bundle.js").status_code == 200
+
+
+def test_unknown_api_route_is_json_404_and_unknown_page_is_html_404(client):
+    api = client.get("/api/v1/no-such-thing")
+    assert api.status_code == 404 and api.json["error"]["code"] == "not_found"
+    page = client.get("/no-such-page")
+    assert page.status_code == 404 and "text/html" in page.content_type
+
+
+def test_security_headers_are_on_every_response(client):
+    for path in ("/", "/api/v1/organizations", "/no-such-page"):
+        headers = client.get(path).headers
+        assert "script-src 'self'" in headers["Content-Security-Policy"]
+        assert "unsafe-inline" not in headers["Content-Security-Policy"].split("script-src")[1].split(";")[0]
+        assert headers["X-Frame-Options"] == "DENY"
+        assert headers["X-Content-Type-Options"] == "nosniff"
+        assert headers["Referrer-Policy"] == "same-origin"
+
+
+def test_language_switch_refuses_to_redirect_off_site(client):
+    response = client.get("/lang/en?next=//evil.example/")
+    assert response.status_code == 302 and response.headers["Location"] == "/"
