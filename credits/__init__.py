@@ -68,12 +68,15 @@ def register_blueprints(app: Flask) -> None:
     from credits.admin.views import bp as admin_bp
     from credits.auth.api import blp as auth_api
     from credits.auth.views import bp as auth_bp
+    from credits.projects.api import blp as projects_api
+    from credits.projects.views import bp as projects_bp
     from credits.web.views import bp as web_bp
 
     app.register_blueprint(web_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(admin_bp)
-    for blp in (auth_api,):
+    app.register_blueprint(projects_bp)
+    for blp in (auth_api, projects_api):
         api.register_blueprint(blp, url_prefix="/api/v1")
 
 

@@ -47,6 +47,7 @@ class Config:
     RATELIMIT_ENABLED = True
     RATELIMIT_HEADERS_ENABLED = True
     LOGIN_FAILURE_LIMIT = "5 per 15 minutes"
+    CLAIM_RATE_LIMIT = "20 per minute"
 
     API_TITLE = "公益币 API"
     API_VERSION = "v1"

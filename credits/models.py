@@ -2,4 +2,5 @@
 
 from credits.auth.models import ApiToken, AuditEvent, Organization, User, UserRole  # noqa: F401
 from credits.ledger.models import Account, Entry, Transaction  # noqa: F401
+from credits.projects.models import Claim, Project  # noqa: F401
 from credits.settings.models import PolicySetting  # noqa: F401

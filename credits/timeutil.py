@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from flask import current_app
+from marshmallow import fields
 from sqlalchemy import DateTime, TypeDecorator
 
 
@@ -40,3 +41,13 @@ class UTCDateTime(TypeDecorator):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class LocalDateTime(fields.DateTime):
+    """ISO 8601 in and out: naive input is local time; output carries the local offset (+08:00)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return as_aware(super()._deserialize(value, attr, data, **kwargs))
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else value.astimezone(local_zone()).isoformat()

@@ -7,6 +7,7 @@ from marshmallow import Schema, fields, pre_load, validate
 
 from credits.auth.models import OrgKind, Role
 from credits.auth.services import star_level
+from credits.timeutil import LocalDateTime
 
 PHONE = validate.Regexp(r"^1[3-9]\d{9}$", error=_l("请输入 11 位中国大陆手机号。"))
 PASSWORD = validate.Length(min=8, max=128, error=_l("密码长度须为 8 到 128 个字符。"))
@@ -73,5 +74,5 @@ class MeOut(Schema):
 
 class TokenOut(Schema):
     token = fields.String()
-    expires_at = fields.AwareDateTime()
+    expires_at = LocalDateTime()
     user = fields.Nested(MeOut)

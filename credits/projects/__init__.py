@@ -1,0 +1,1 @@
+"""Projects, claims (秒抢) with a waitlist, no-shows and suspension."""

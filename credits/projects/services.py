@@ -1,0 +1,372 @@
+"""Projects and claims (SPEC 2.1). Places are handed out by guarded UPDATEs on the project's counters, so
+confirmed claims never exceed capacity and the waitlist never exceeds its capacity, under any concurrency."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import case, func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from credits.auth.audit import record_event
+from credits.auth.models import Role, User
+from credits.errors import DomainError, Forbidden, InvalidInput, InvalidState, NotFound
+from credits.extensions import db
+from credits.projects.models import Claim, ClaimStatus, Project, ProjectStatus
+from credits.settings.services import get_policy
+from credits.timeutil import utcnow
+
+LIVE = (ClaimStatus.CONFIRMED.value, ClaimStatus.WAITLISTED.value)
+NO_SHOW_WINDOW = timedelta(days=90)
+SUSPENSION = timedelta(days=30)
+EDITABLE_WHEN_PUBLISHED = frozenset({"title", "description", "location", "capacity", "waitlist_capacity"})
+
+
+class NotOpen(DomainError):
+    code, message = "not_open", _l("该项目现在不接受认领。")
+
+
+class ProjectFull(DomainError):
+    code, message = "project_full", _l("名额和候补都已满。")
+
+
+class AlreadyClaimed(DomainError):
+    code, message = "already_claimed", _l("您已经认领过这个项目。")
+
+
+class ClaimLimit(DomainError):
+    code, message = "claim_limit", _l("您进行中的认领已达上限。")
+
+
+class Suspended(DomainError):
+    code, message = "suspended", _l("因多次缺席，您的认领资格暂停中。")
+
+
+# --- permissions -------------------------------------------------------------------------------------
+
+
+def can_manage(project: Project, user: Any) -> bool:
+    """Coordinators manage the projects their own organisation organises."""
+    return bool(getattr(user, "is_authenticated", False) and user.has_role(Role.COORDINATOR)
+                and user.organization_id is not None and user.organization_id == project.organization_id)
+
+
+def require_manager(project: Project, actor: User) -> None:
+    if not can_manage(project, actor):
+        raise Forbidden()
+
+
+def get_project(project_id: int, *, viewer: Any) -> Project:
+    """A project the viewer may see: drafts only to the organiser's coordinators. Raises NotFound."""
+    project = db.session.get(Project, project_id)
+    if project is None or (project.status == ProjectStatus.DRAFT and not can_manage(project, viewer)):
+        raise NotFound()
+    return project
+
+
+def get_claimable(project_id: int) -> Project:
+    """Any existing project, drafts included: claiming one that is not open answers not_open, not 404."""
+    project = db.session.get(Project, project_id)
+    if project is None:
+        raise NotFound()
+    return project
+
+
+def get_claim(claim_id: int, *, viewer: Any) -> Claim:
+    """A claim its volunteer or the organiser's coordinators may act on. Raises NotFound."""
+    claim = db.session.get(Claim, claim_id)
+    if claim is None or not (claim.volunteer_id == getattr(viewer, "id", None)
+                             or can_manage(claim.project, viewer)):
+        raise NotFound()
+    return claim
+
+
+def visible_projects(viewer: Any, *, status: str | None = None, category: str | None = None):
+    """The ordered query of projects a viewer may list."""
+    org_id = viewer.organization_id if getattr(viewer, "is_authenticated", False) and viewer.has_role(
+        Role.COORDINATOR) else None
+    stmt = select(Project).where((Project.status != ProjectStatus.DRAFT) | (Project.organization_id == org_id))
+    if status:
+        stmt = stmt.where(Project.status == status)
+    elif org_id is None:  # volunteers and visitors browse what they can claim now or soon
+        stmt = stmt.where(Project.status == ProjectStatus.PUBLISHED)
+    if category:
+        stmt = stmt.where(Project.category == category)
+    return stmt.order_by(Project.starts_at, Project.id)
+
+
+# --- projects ----------------------------------------------------------------------------------------
+
+
+def _check_period(starts_at: datetime, ends_at: datetime) -> None:
+    if ends_at <= starts_at:
+        raise InvalidInput(fields={"ends_at": [str(_l("结束时间必须晚于开始时间。"))]})
+
+
+def create_project(data: dict[str, Any], *, actor: User) -> Project:
+    """A draft project organised by the coordinator's organisation. Raises Forbidden, InvalidState."""
+    if not actor.has_role(Role.COORDINATOR):
+        raise Forbidden()
+    if actor.organization_id is None:
+        raise InvalidState(_l("请先让管理员为您设置所属组织。"))
+    _check_period(data["starts_at"], data["ends_at"])
+    policy = get_policy()
+    values = {"waitlist_capacity": data["capacity"], "block_minutes": policy["block_minutes"],
+              "coins_per_block": policy["coins_per_block"], "description": ""}
+    values.update({k: v for k, v in data.items() if v is not None})
+    project = Project(**values, organization_id=actor.organization_id, created_by_id=actor.id,
+                      status=ProjectStatus.DRAFT)
+    db.session.add(project)
+    db.session.flush()
+    record_event("project.create", project, actor=actor, details={"title": project.title})
+    return project
+
+
+def update_project(project: Project, changes: dict[str, Any], *, actor: User) -> Project:
+    """Edit a draft freely; a published project only its texts and capacities. Capacities never drop below
+    the places already taken. Raises Forbidden, InvalidState, InvalidInput."""
+    require_manager(project, actor)
+    _lock_project(project)
+    if project.status in (ProjectStatus.CLOSED, ProjectStatus.CANCELLED):
+        raise InvalidState(_l("已关闭或已取消的项目不能修改。"))
+    if project.status == ProjectStatus.PUBLISHED and set(changes) - EDITABLE_WHEN_PUBLISHED:
+        raise InvalidState(_l("项目发布后只能修改标题、介绍、地点和名额。"))
+    if changes.get("capacity", project.capacity) < project.confirmed_count:
+        raise InvalidInput(fields={"capacity": [str(_l("名额不能少于已确认的人数。"))]})
+    if changes.get("waitlist_capacity", project.waitlist_capacity) < project.waitlist_count:
+        raise InvalidInput(fields={"waitlist_capacity": [str(_l("候补名额不能少于正在候补的人数。"))]})
+    _check_period(changes.get("starts_at", project.starts_at), changes.get("ends_at", project.ends_at))
+    for key, value in changes.items():
+        setattr(project, key, value)
+    db.session.flush()
+    if project.status == ProjectStatus.PUBLISHED:
+        _fill_places(project, actor=actor)
+    record_event("project.update", project, actor=actor, details=_jsonable(changes))
+    return project
+
+
+def publish(project: Project, *, actor: User, publish_at: datetime | None = None) -> Project:
+    """Publish a draft; claims open at publish_at (default: the draft's own, else now)."""
+    require_manager(project, actor)
+    now = utcnow()
+    if project.status != ProjectStatus.DRAFT:
+        raise InvalidState(_l("只有草稿可以发布。"))
+    if project.ends_at <= now:
+        raise InvalidState(_l("项目已结束，不能发布。"))
+    project.publish_at = publish_at or project.publish_at or now
+    project.status = ProjectStatus.PUBLISHED
+    db.session.flush()
+    record_event("project.publish", project, actor=actor, details={"publish_at": project.publish_at.isoformat()})
+    return project
+
+
+def close(project: Project, *, actor: User) -> Project:
+    """Stop taking claims; existing claims stand."""
+    require_manager(project, actor)
+    if project.status != ProjectStatus.PUBLISHED:
+        raise InvalidState(_l("只有已发布的项目可以关闭。"))
+    project.status = ProjectStatus.CLOSED
+    db.session.flush()
+    record_event("project.close", project, actor=actor)
+    return project
+
+
+def cancel_project(project: Project, *, actor: User) -> Project:
+    """Cancel a draft or published project; its live claims are cancelled with it."""
+    require_manager(project, actor)
+    _lock_project(project)
+    if project.status not in (ProjectStatus.DRAFT, ProjectStatus.PUBLISHED):
+        raise InvalidState(_l("该项目不能再取消。"))
+    now = utcnow()
+    cancelled = db.session.execute(
+        update(Claim).where(Claim.project_id == project.id, Claim.status.in_(LIVE))
+        .values(status=ClaimStatus.CANCELLED, cancelled_at=now)
+        .execution_options(synchronize_session=False)).rowcount
+    project.status = ProjectStatus.CANCELLED
+    project.confirmed_count = 0
+    project.waitlist_count = 0
+    db.session.flush()
+    record_event("project.cancel", project, actor=actor, details={"claims_cancelled": cancelled})
+    return project
+
+
+# --- claims ------------------------------------------------------------------------------------------
+
+
+def claim(project: Project, *, volunteer: User) -> Claim:
+    """Claim a place: confirmed while places remain, else waitlisted while the waitlist has room.
+
+    Raises NotOpen, ProjectFull, AlreadyClaimed, ClaimLimit, Suspended, Forbidden.
+    """
+    if not volunteer.has_role(Role.VOLUNTEER):
+        raise Forbidden()
+    now = utcnow()
+    if not project.is_open(now):
+        upcoming = project.status == ProjectStatus.PUBLISHED and project.publish_at and project.publish_at > now
+        raise NotOpen(opens_at=project.publish_at.isoformat() if upcoming else None)
+    # In a flash crowd most requests lose; refuse them from the row as read, before any lock or write.
+    if project.confirmed_count >= project.capacity and project.waitlist_count >= project.waitlist_capacity:
+        raise ProjectFull()
+    _lock_volunteer(volunteer)
+    if db.session.scalar(select(Claim.id).where(Claim.project_id == project.id,
+                                                Claim.volunteer_id == volunteer.id, Claim.status.in_(LIVE))):
+        raise AlreadyClaimed()
+    if (until := suspended_until(volunteer, now)) is not None:
+        raise Suspended(until=until.isoformat())
+    if active_claims(volunteer, now) >= get_policy()["max_active_claims"]:
+        raise ClaimLimit()
+
+    new = _take_place(project, volunteer, now)
+    try:
+        with db.session.begin_nested():
+            db.session.add(new)
+    except IntegrityError as exc:  # the same volunteer's other request won (double tap)
+        raise AlreadyClaimed() from exc
+    db.session.expire(project, ["confirmed_count", "waitlist_count", "waitlist_seq"])
+    record_event("claim.create", new, actor=volunteer, details={"project_id": project.id, "status": new.status})
+    return new
+
+
+def _take_place(project: Project, volunteer: User, now: datetime) -> Claim:
+    """The guarded UPDATEs: each succeeds only while its counter is below capacity."""
+    open_now = (Project.id == project.id) & (Project.status == ProjectStatus.PUBLISHED) & (
+        Project.publish_at <= now) & (Project.ends_at > now)
+    confirmed = db.session.execute(
+        update(Project).where(open_now, Project.confirmed_count < Project.capacity)
+        .values(confirmed_count=Project.confirmed_count + 1)
+        .execution_options(synchronize_session=False)).rowcount
+    if confirmed == 1:
+        return Claim(project_id=project.id, volunteer_id=volunteer.id, status=ClaimStatus.CONFIRMED,
+                     created_at=now, confirmed_at=now)
+    seq = db.session.execute(
+        update(Project).where(open_now, Project.waitlist_count < Project.waitlist_capacity)
+        .values(waitlist_count=Project.waitlist_count + 1, waitlist_seq=Project.waitlist_seq + 1)
+        .returning(Project.waitlist_seq)
+        .execution_options(synchronize_session=False)).scalar_one_or_none()
+    if seq is None:
+        raise ProjectFull()
+    return Claim(project_id=project.id, volunteer_id=volunteer.id, status=ClaimStatus.WAITLISTED,
+                 created_at=now, waitlist_seq=seq)
+
+
+def cancel_claim(claim: Claim, *, actor: User) -> Claim:
+    """The volunteer cancels before the project starts; the first on the waitlist takes the place."""
+    if claim.volunteer_id != actor.id:
+        raise Forbidden()
+    project = claim.project
+    _lock_project(project)
+    db.session.refresh(claim)
+    if claim.status not in LIVE:
+        raise InvalidState(_l("该认领已取消或已结束。"))
+    if utcnow() >= project.starts_at:
+        raise InvalidState(_l("项目已开始，不能取消认领。"))
+    counter = Project.confirmed_count if claim.status == ClaimStatus.CONFIRMED else Project.waitlist_count
+    db.session.execute(update(Project).where(Project.id == project.id).values({counter: counter - 1})
+                       .execution_options(synchronize_session=False))
+    claim.status = ClaimStatus.CANCELLED
+    claim.cancelled_at = utcnow()
+    db.session.flush()
+    db.session.refresh(project)
+    if project.status == ProjectStatus.PUBLISHED:
+        _fill_places(project, actor=actor)
+    record_event("claim.cancel", claim, actor=actor)
+    return claim
+
+
+def mark_no_show(claim: Claim, *, actor: User) -> Claim:
+    """The organiser's coordinator marks a confirmed volunteer absent once the project has started."""
+    require_manager(claim.project, actor)
+    if claim.status != ClaimStatus.CONFIRMED:
+        raise InvalidState(_l("只有已确认的认领可以标记缺席。"))
+    if utcnow() < claim.project.starts_at:
+        raise InvalidState(_l("项目开始后才能标记缺席。"))
+    claim.status = ClaimStatus.NO_SHOW
+    claim.no_show_at = utcnow()
+    db.session.flush()
+    record_event("claim.no_show", claim, actor=actor)
+    return claim
+
+
+def _fill_places(project: Project, *, actor: User) -> int:
+    """Promote waitlisted claims, first come first served, into free places. Caller holds the project lock."""
+    free = project.capacity - project.confirmed_count
+    if free <= 0 or project.waitlist_count == 0:
+        return 0
+    waiting = db.session.scalars(
+        select(Claim).where(Claim.project_id == project.id, Claim.status == ClaimStatus.WAITLISTED)
+        .order_by(Claim.waitlist_seq).limit(free)).all()
+    now = utcnow()
+    for promoted in waiting:
+        promoted.status = ClaimStatus.CONFIRMED
+        promoted.confirmed_at = now
+        record_event("claim.promote", promoted, actor=actor, details={"project_id": project.id})
+    n = len(waiting)
+    db.session.execute(update(Project).where(Project.id == project.id)
+                       .values(confirmed_count=Project.confirmed_count + n,
+                               waitlist_count=Project.waitlist_count - n)
+                       .execution_options(synchronize_session=False))
+    db.session.flush()
+    db.session.refresh(project)
+    return n
+
+
+def _lock_project(project: Project) -> None:
+    """Serialize changes to one project's claims (FOR UPDATE on PostgreSQL; SQLite holds the write lock)."""
+    db.session.execute(select(Project.id).where(Project.id == project.id).with_for_update())
+    db.session.refresh(project)
+
+
+def _lock_volunteer(volunteer: User) -> None:
+    """Serialize one volunteer's claims, so a burst of taps cannot pass the limit checks together."""
+    db.session.execute(select(User.id).where(User.id == volunteer.id).with_for_update())
+
+
+def active_claims(volunteer: User, now: datetime) -> int:
+    return db.session.scalar(
+        select(func.count()).select_from(Claim).join(Project)
+        .where(Claim.volunteer_id == volunteer.id, Claim.status == ClaimStatus.CONFIRMED,
+               Project.ends_at > now)) or 0
+
+
+def suspended_until(volunteer: User, now: datetime) -> datetime | None:
+    """`no_show_limit` no-shows within 90 days suspend claiming for 30 days after the last of them."""
+    limit = get_policy()["no_show_limit"]
+    times = db.session.scalars(
+        select(Claim.no_show_at).where(Claim.volunteer_id == volunteer.id, Claim.status == ClaimStatus.NO_SHOW,
+                                       Claim.no_show_at > now - NO_SHOW_WINDOW - SUSPENSION)
+        .order_by(Claim.no_show_at.desc()).limit(limit)).all()
+    if len(times) < limit or times[0] - times[-1] > NO_SHOW_WINDOW:
+        return None
+    until = times[0] + SUSPENSION
+    return until if now < until else None
+
+
+def waitlist_position(claim: Claim) -> int | None:
+    if claim.status != ClaimStatus.WAITLISTED:
+        return None
+    return db.session.scalar(
+        select(func.count()).select_from(Claim)
+        .where(Claim.project_id == claim.project_id, Claim.status == ClaimStatus.WAITLISTED,
+               Claim.waitlist_seq <= claim.waitlist_seq))
+
+
+def roster(project: Project, *, actor: User):
+    """The ordered query of a project's claims: confirmed in order, then the waitlist, then the rest."""
+    require_manager(project, actor)
+    group = case({ClaimStatus.CONFIRMED.value: 0, ClaimStatus.WAITLISTED.value: 1,
+                  ClaimStatus.NO_SHOW.value: 2}, value=Claim.status, else_=3)
+    return (select(Claim).where(Claim.project_id == project.id)
+            .order_by(group, Claim.confirmed_at, Claim.waitlist_seq, Claim.id))
+
+
+def my_claims(volunteer: User, *, status: str | None = None):
+    stmt = select(Claim).join(Project).where(Claim.volunteer_id == volunteer.id)
+    if status:
+        stmt = stmt.where(Claim.status == status)
+    return stmt.order_by(Project.starts_at.desc(), Claim.id.desc())
+
+
+def _jsonable(changes: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in changes.items()}
