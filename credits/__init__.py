@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-from flask import Flask, g, request, session
+from flask import Flask, g, has_request_context, request, session
 from flask_login import AnonymousUserMixin
 
 from credits.config import Config, config_from_env
@@ -29,6 +29,7 @@ def create_app(config: type[Config] | None = None, overrides: Mapping | None = N
     register_errorhandlers(app)
     register_security(app)
     register_commands(app)
+    register_ledger_checks(app)
     register_retry(app)
     return app
 
@@ -38,7 +39,9 @@ def register_logging(app: Flask) -> None:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-def select_locale() -> str:
+def select_locale() -> str | None:
+    if not has_request_context():  # a service raising a DomainError from the CLI or a background job
+        return None  # the default locale
     lang = request.args.get("lang") or session.get("lang")
     if lang in ("zh_CN", "en"):
         return lang
@@ -68,6 +71,8 @@ def register_blueprints(app: Flask) -> None:
     from credits.admin.views import bp as admin_bp
     from credits.auth.api import blp as auth_api
     from credits.auth.views import bp as auth_bp
+    from credits.hours.api import blp as hours_api
+    from credits.hours.views import bp as hours_bp
     from credits.projects.api import blp as projects_api
     from credits.projects.views import bp as projects_bp
     from credits.web.views import bp as web_bp
@@ -76,7 +81,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(auth_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(projects_bp)
-    for blp in (auth_api, projects_api):
+    app.register_blueprint(hours_bp)
+    for blp in (auth_api, projects_api, hours_api):
         api.register_blueprint(blp, url_prefix="/api/v1")
 
 
@@ -112,6 +118,13 @@ def register_commands(app: Flask) -> None:
     from credits.cli import credits_cli
 
     app.cli.add_command(credits_cli)
+
+
+def register_ledger_checks(app: Flask) -> None:
+    """Invariants that features holding coin-related state add to `verify-ledger`."""
+    from credits.hours.verify import check_credit_states
+
+    app.extensions["ledger_checks"] = [check_credit_states]
 
 
 def register_retry(app: Flask) -> None:

@@ -48,6 +48,7 @@ class Config:
     RATELIMIT_HEADERS_ENABLED = True
     LOGIN_FAILURE_LIMIT = "5 per 15 minutes"
     CLAIM_RATE_LIMIT = "20 per minute"
+    CHECKIN_RATE_LIMIT = "10 per minute"
 
     API_TITLE = "公益币 API"
     API_VERSION = "v1"

@@ -89,7 +89,11 @@ def in_transaction(work: Callable[[], T]) -> T:
 
     @retrying
     def unit() -> T:
-        result = work()
+        try:
+            result = work()
+        except Exception:
+            db.session.rollback()  # else what the failed unit flushed would be committed by the next one
+            raise
         db.session.commit()
         return result
 

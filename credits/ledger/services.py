@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
 from credits.errors import IdempotencyConflict, InsufficientBalance
@@ -119,11 +120,22 @@ def post(kind: TxKind | str, moves: Sequence[Move], *, actor: Any = None, memo: 
                                      balance_after=balance, seq=seq))
             db.session.flush()
     except IntegrityError:
+        _forget_balances(net)
         # Only the idempotency key can collide: a concurrent post with the same key committed first.
         if idempotency_key is None or (done := _replay(idempotency_key, fingerprint)) is None:
             raise
         return done
+    except InsufficientBalance:
+        _forget_balances(net)
+        raise
     return tx
+
+
+def _forget_balances(net: dict[int, tuple[Account, int]]) -> None:
+    """The rolled-back savepoint undid our UPDATEs but not the values `_apply` set on the objects."""
+    for account, _ in net.values():
+        if account in db.session:
+            db.session.expire(account, ["balance", "entry_count"])
 
 
 def _apply(account: Account, amount: int) -> tuple[int, int]:
@@ -147,3 +159,43 @@ def _apply(account: Account, amount: int) -> tuple[int, int]:
 def transfer(kind: TxKind | str, source: Account, target: Account, amount: int, **kwargs: Any) -> Transaction:
     """A transaction of a single move; see `post`."""
     return post(kind, [Move(source, target, amount)], **kwargs)
+
+
+def sums_by_kind(account: Account) -> dict[str, int]:
+    """The net of an account's entries per transaction kind, in one aggregate query."""
+    rows = db.session.execute(
+        select(Transaction.kind, func.sum(Entry.amount)).join(Entry, Entry.transaction_id == Transaction.id)
+        .where(Entry.account_id == account.id).group_by(Transaction.kind)).all()
+    return {kind: int(total) for kind, total in rows}
+
+
+def history(account: Account):
+    """The ordered query of an account's entries with their transactions, newest first."""
+    return (select(Entry.id, Transaction.kind, Entry.amount, Entry.balance_after, Transaction.created_at,
+                   Transaction.memo)
+            .join(Transaction, Transaction.id == Entry.transaction_id)
+            .where(Entry.account_id == account.id).order_by(Entry.seq.desc()))
+
+
+def find_user_account(user_id: int) -> Account | None:
+    """The volunteer's account if it exists (a read, for pages that must not write)."""
+    return db.session.scalars(select(Account).filter_by(user_id=user_id)).one_or_none()
+
+
+def wallet_figures(account: Account | None) -> dict[str, int]:
+    """balance, held (in escrow for outstanding holds), earned (issued net of clawbacks and adjustments),
+    spent (holds whose reference was redeemed) and expired — all from the entries."""
+    if account is None:
+        return {"balance": 0, "held": 0, "earned": 0, "spent": 0, "expired": 0}
+    sums = sums_by_kind(account)
+    redeemed = select(Transaction.id).where(Transaction.kind == TxKind.REDEEM,
+                                            Transaction.ref_type == Hold.ref_type, Transaction.ref_id == Hold.ref_id)
+    spent = -(db.session.scalar(
+        select(func.coalesce(func.sum(Entry.amount), 0)).join(Hold, Hold.id == Entry.transaction_id)
+        .where(Entry.account_id == account.id, Hold.kind == TxKind.HOLD, redeemed.exists())) or 0)
+    held = -(sums.get(TxKind.HOLD, 0) + sums.get(TxKind.RELEASE, 0)) - spent
+    return {"balance": account.balance, "held": held, "spent": spent, "expired": -sums.get(TxKind.EXPIRE, 0),
+            "earned": sums.get(TxKind.ISSUE, 0) + sums.get(TxKind.CLAWBACK, 0) + sums.get(TxKind.ADJUST, 0)}
+
+
+Hold = aliased(Transaction, name="hold")

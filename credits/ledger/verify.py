@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flask import current_app
 from sqlalchemy import func, or_, select
 
 from credits.extensions import db
@@ -87,8 +88,9 @@ CHECKS = [_transactions_balance, _balances_match_entries, _nothing_negative, _en
 
 
 def verify_ledger() -> list[Breach]:
-    """Every breach of the ledger's invariants; an empty list means the ledger is sound."""
+    """Every breach of the ledger's invariants; an empty list means the ledger is sound. Features that keep
+    coin-related state (hours, vouchers) add their checks to app.extensions["ledger_checks"]."""
     breaches: list[Breach] = []
-    for check in CHECKS:
+    for check in [*CHECKS, *current_app.extensions.get("ledger_checks", [])]:
         breaches.extend(check())
     return breaches

@@ -1,0 +1,459 @@
+"""Service records (SPEC 2.2) and the cumulative coin rule (SPEC 2.3).
+
+Every change to a volunteer's approved minutes on a project goes through `settle`, which compares what the
+rule now owes with what has been issued net and posts the difference to the ledger in the same database
+transaction, keyed by the event, so a replay issues nothing twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from credits.auth.audit import record_event
+from credits.auth.models import Role, User
+from credits.errors import DomainError, Forbidden, InvalidInput, InvalidState, NotFound
+from credits.extensions import db
+from credits.hours.models import (
+    HOLDING_TIME,
+    Certificate,
+    CreditState,
+    RecordSource,
+    RecordStatus,
+    ServiceRecord,
+)
+from credits.ledger.models import SystemAccount, TxKind
+from credits.ledger.services import locked_balance, system_account, transfer, user_account
+from credits.projects.models import Claim, ClaimStatus, Project, ProjectStatus
+from credits.projects.services import can_manage
+from credits.settings.services import get_policy
+from credits.timeutil import local_zone, utcnow
+
+MAX_RECORD = timedelta(hours=12)
+DAILY_LIMIT_MINUTES = 12 * 60
+AUTO_APPROVE_DAILY_MINUTES = 8 * 60
+LAPSE_AFTER = timedelta(hours=12)
+CODE_WINDOW = 60  # seconds a check-in code is shown; the previous code is still accepted for one more window
+CHECKIN_EARLY = timedelta(minutes=30)
+
+
+class DailyLimit(DomainError):
+    code, message = "daily_limit", _l("同一天的志愿时长不能超过 12 小时。")
+
+
+class Overlap(DomainError):
+    code, message = "overlap", _l("与您已有的另一条时长记录时间重叠。")
+
+
+class WrongCode(DomainError):
+    code, status, message = "wrong_code", 422, _l("签到码不正确或已过期，请扫描现场最新的二维码。")
+
+
+def _fail(field: str, message: Any) -> InvalidInput:
+    return InvalidInput(fields={field: [str(message)]})
+
+
+# --- check-in codes ----------------------------------------------------------------------------------
+
+
+def _code_for(project_id: int, window: int) -> str:
+    key = current_app.config["SECRET_KEY"].encode()
+    digest = hmac.new(key, f"checkin:{project_id}:{window}".encode(), hashlib.sha256).digest()
+    return f"{int.from_bytes(digest[:8], 'big') % 1_000_000:06d}"
+
+
+def checkin_code(project: Project, *, actor: User) -> tuple[str, datetime]:
+    """The project's current on-site code and when it rotates. Derived from the secret key and the clock, so
+    every app process agrees without storing anything."""
+    if not can_manage(project, actor):
+        raise Forbidden()
+    now = utcnow()
+    if project.status not in (ProjectStatus.PUBLISHED, ProjectStatus.CLOSED) or not (
+            project.starts_at - CHECKIN_EARLY <= now < project.ends_at):
+        raise InvalidState(_l("只有进行中的项目可以显示签到码。"))
+    window = int(now.timestamp()) // CODE_WINDOW
+    return _code_for(project.id, window), datetime.fromtimestamp((window + 1) * CODE_WINDOW, tz=now.tzinfo)
+
+
+def _check_code(project: Project, code: str, now: datetime) -> None:
+    window = int(now.timestamp()) // CODE_WINDOW
+    code = "".join(ch for ch in str(code) if ch.isdigit())
+    if not any(hmac.compare_digest(code, _code_for(project.id, w)) for w in (window, window - 1)):
+        raise WrongCode(fields={"code": [str(WrongCode.message)]})
+
+
+# --- creating records --------------------------------------------------------------------------------
+
+
+def _own_confirmed_claim(claim: Claim, volunteer: User) -> None:
+    if claim.volunteer_id != volunteer.id:
+        raise Forbidden()
+    if claim.status != ClaimStatus.CONFIRMED:
+        raise InvalidState(_l("只有已确认的认领可以记录时长。"))
+
+
+def _lock_volunteer(volunteer: User) -> None:
+    """Serialize one volunteer's records, so two at once cannot both pass the overlap and daily checks."""
+    db.session.execute(select(User.id).where(User.id == volunteer.id).with_for_update())
+
+
+def _local_days(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+    """The parts of [start, end) falling on each local (Asia/Shanghai) calendar day."""
+    zone = local_zone()
+    parts, cursor = [], start
+    while cursor < end:
+        local = cursor.astimezone(zone)
+        midnight = (local + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+        part_end = min(end, midnight.astimezone(start.tzinfo))
+        parts.append((cursor, part_end))
+        cursor = part_end
+    return parts
+
+
+def _minutes(start: datetime, end: datetime) -> int:
+    return int((end - start).total_seconds() // 60)
+
+
+def _validate_period(project: Project, volunteer: User, start: datetime, end: datetime, *,
+                     exclude_id: int | None = None) -> int:
+    """SPEC 2.2's refusals, each changing nothing. Returns the record's minutes."""
+    now = utcnow()
+    if end <= start:
+        raise _fail("ended_at", _l("结束时间必须晚于开始时间。"))
+    if end > now + timedelta(minutes=1):
+        raise _fail("ended_at", _l("不能记录未来的时间。"))
+    if start < project.starts_at or end > project.ends_at:
+        raise _fail("started_at", _l("时长必须在项目时间范围内。"))
+    if end - start > MAX_RECORD:
+        raise _fail("ended_at", _l("单条记录不能超过 12 小时。"))
+    others = select(ServiceRecord).where(ServiceRecord.volunteer_id == volunteer.id,
+                                         ServiceRecord.status.in_(HOLDING_TIME))
+    if exclude_id is not None:
+        others = others.where(ServiceRecord.id != exclude_id)
+    clash = db.session.scalar(others.with_only_columns(ServiceRecord.id).where(
+        ServiceRecord.started_at < end,
+        or_(ServiceRecord.ended_at.is_(None), ServiceRecord.ended_at > start)).limit(1))
+    if clash is not None:
+        raise Overlap(record_id=clash)
+    for day_start, day_end in _local_days(start, end):
+        midnight = day_start.astimezone(local_zone()).replace(hour=0, minute=0, second=0, microsecond=0)
+        if _minutes_on_day(volunteer, midnight, exclude_id) + _minutes(day_start, day_end) > DAILY_LIMIT_MINUTES:
+            raise DailyLimit()
+    return _minutes(start, end)
+
+
+def _minutes_on_day(volunteer: User, midnight: datetime, exclude_id: int | None) -> int:
+    """Minutes of the volunteer's time-holding records that fall on the local day starting at `midnight`."""
+    day_end = midnight + timedelta(days=1)
+    stmt = select(ServiceRecord).where(
+        ServiceRecord.volunteer_id == volunteer.id, ServiceRecord.status.in_(HOLDING_TIME),
+        ServiceRecord.ended_at.is_not(None), ServiceRecord.started_at < day_end, ServiceRecord.ended_at > midnight)
+    if exclude_id is not None:
+        stmt = stmt.where(ServiceRecord.id != exclude_id)
+    total = 0
+    for record in db.session.scalars(stmt):
+        total += _minutes(max(record.started_at, midnight), min(record.ended_at, day_end))
+    return total
+
+
+def file_manual(claim: Claim, data: dict[str, Any], *, volunteer: User) -> ServiceRecord:
+    """A 补录 record: always waits for a coordinator of the organising organisation."""
+    _own_confirmed_claim(claim, volunteer)
+    _lock_volunteer(volunteer)
+    start, end = data["started_at"], data["ended_at"]
+    minutes = _validate_period(claim.project, volunteer, start, end)
+    record = ServiceRecord(claim=claim, volunteer_id=volunteer.id, project_id=claim.project_id,
+                           started_at=start, ended_at=end, minutes=minutes, note=data.get("note") or "",
+                           source=RecordSource.MANUAL, status=RecordStatus.PENDING)
+    db.session.add(record)
+    db.session.flush()
+    record_event("hours.file", record, actor=volunteer, details={"minutes": minutes})
+    return record
+
+
+def check_in(claim: Claim, code: str, *, volunteer: User) -> ServiceRecord:
+    """Open a check-in record with the project's current on-site code."""
+    _own_confirmed_claim(claim, volunteer)
+    project = claim.project
+    now = utcnow()
+    _check_code(project, code, now)
+    if not (project.starts_at - CHECKIN_EARLY <= now < project.ends_at):
+        raise InvalidState(_l("不在项目时间内，不能签到。"))
+    _lock_volunteer(volunteer)
+    lapse_open_checkins(volunteer_id=volunteer.id)
+    start = max(now, project.starts_at)
+    if db.session.scalar(select(ServiceRecord.id).where(
+            ServiceRecord.volunteer_id == volunteer.id, ServiceRecord.status.in_(HOLDING_TIME),
+            or_(ServiceRecord.ended_at.is_(None), ServiceRecord.ended_at > start)).limit(1)):
+        raise Overlap()
+    record = ServiceRecord(claim=claim, volunteer_id=volunteer.id, project_id=project.id, started_at=start,
+                           source=RecordSource.CHECKIN, status=RecordStatus.OPEN)
+    try:
+        with db.session.begin_nested():
+            db.session.add(record)
+    except IntegrityError as exc:
+        raise Overlap() from exc
+    record_event("hours.checkin", record, actor=volunteer)
+    return record
+
+
+def check_out(claim: Claim, code: str, *, volunteer: User) -> tuple[ServiceRecord, int]:
+    """Close the open check-in. Check-in time up to 8 h that day is approved at once (policy
+    auto_approve_checkin); longer waits for review. Returns the record and the coins issued."""
+    _own_confirmed_claim(claim, volunteer)
+    now = utcnow()
+    _check_code(claim.project, code, now)
+    _lock_volunteer(volunteer)
+    lapse_open_checkins(volunteer_id=volunteer.id)
+    record = db.session.scalars(select(ServiceRecord).where(
+        ServiceRecord.claim_id == claim.id, ServiceRecord.status == RecordStatus.OPEN)).one_or_none()
+    if record is None:
+        raise InvalidState(_l("您还没有签到，或签到已超过 12 小时失效，请补录。"))
+    end = min(now, claim.project.ends_at)
+    if _minutes(record.started_at, end) < 1:
+        raise InvalidState(_l("签到后还没有服务时间，不能签退。"))
+    record.minutes = _validate_period(claim.project, volunteer, record.started_at, end, exclude_id=record.id)
+    record.ended_at = end
+    record.status = RecordStatus.PENDING
+    db.session.flush()
+    record_event("hours.checkout", record, actor=volunteer, details={"minutes": record.minutes})
+    coins = 0
+    if get_policy()["auto_approve_checkin"] and _checkin_minutes_that_day(record) <= AUTO_APPROVE_DAILY_MINUTES:
+        coins = _approve(record, reviewer=None)
+    return record, coins
+
+
+def _checkin_minutes_that_day(record: ServiceRecord) -> int:
+    midnight = record.started_at.astimezone(local_zone()).replace(hour=0, minute=0, second=0, microsecond=0)
+    day_end = midnight + timedelta(days=1)
+    rows = db.session.scalars(select(ServiceRecord).where(
+        ServiceRecord.volunteer_id == record.volunteer_id, ServiceRecord.source == RecordSource.CHECKIN,
+        ServiceRecord.status.in_((RecordStatus.PENDING, RecordStatus.APPROVED)),
+        ServiceRecord.started_at < day_end, ServiceRecord.ended_at > midnight))
+    return sum(_minutes(max(r.started_at, midnight), min(r.ended_at, day_end)) for r in rows)
+
+
+def lapse_open_checkins(*, volunteer_id: int | None = None) -> int:
+    """Open check-ins older than 12 h lapse: no hours (the volunteer may file a manual record)."""
+    stmt = (update(ServiceRecord)
+            .where(ServiceRecord.status == RecordStatus.OPEN, ServiceRecord.started_at < utcnow() - LAPSE_AFTER)
+            .values(status=RecordStatus.LAPSED).execution_options(synchronize_session=False))
+    if volunteer_id is not None:
+        stmt = stmt.where(ServiceRecord.volunteer_id == volunteer_id)
+    return db.session.execute(stmt).rowcount
+
+
+# --- review ------------------------------------------------------------------------------------------
+
+
+def get_record(record_id: int, *, viewer: Any) -> ServiceRecord:
+    """A record its volunteer or the organiser's coordinators may see. Raises NotFound."""
+    record = db.session.get(ServiceRecord, record_id)
+    if record is None or not (record.volunteer_id == getattr(viewer, "id", None)
+                              or can_manage(record.project, viewer)):
+        raise NotFound()
+    return record
+
+
+def _require_reviewer(record: ServiceRecord, reviewer: User) -> None:
+    if not can_manage(record.project, reviewer):
+        raise Forbidden()
+    if record.volunteer_id == reviewer.id:
+        raise Forbidden(_l("不能审核自己的时长记录。"))
+
+
+def _lock_record(record: ServiceRecord) -> None:
+    db.session.execute(select(ServiceRecord.id).where(ServiceRecord.id == record.id).with_for_update())
+    db.session.refresh(record)
+
+
+def approve(record: ServiceRecord, *, reviewer: User) -> int:
+    """Approve a pending record and issue what its rule now owes. Returns the coins issued.
+    Raises Forbidden, InvalidState (also for the second of two simultaneous approvals)."""
+    _require_reviewer(record, reviewer)
+    _lock_record(record)
+    if record.status != RecordStatus.PENDING:
+        raise InvalidState(_l("只有待审核的记录可以通过。"))
+    return _approve(record, reviewer=reviewer)
+
+
+def _approve(record: ServiceRecord, *, reviewer: User | None) -> int:
+    record.status = RecordStatus.APPROVED
+    record.reviewed_by_id = reviewer.id if reviewer else None
+    record.reviewed_at = utcnow()
+    db.session.flush()
+    record_event("hours.approve", record, actor=reviewer, details={"minutes": record.minutes,
+                                                                   "auto": reviewer is None})
+    return _change_minutes(record, record.minutes, event="approve", actor=reviewer)
+
+
+def reject(record: ServiceRecord, reason: str, *, reviewer: User) -> ServiceRecord:
+    _require_reviewer(record, reviewer)
+    _lock_record(record)
+    if record.status != RecordStatus.PENDING:
+        raise InvalidState(_l("只有待审核的记录可以驳回。"))
+    record.status = RecordStatus.REJECTED
+    record.reason = reason
+    record.reviewed_by_id, record.reviewed_at = reviewer.id, utcnow()
+    db.session.flush()
+    record_event("hours.reject", record, actor=reviewer, details={"reason": reason})
+    return record
+
+
+def revoke(record: ServiceRecord, reason: str, *, reviewer: User) -> int:
+    """Revoke an approved record and claw back what the rule no longer owes. Returns the coins clawed back."""
+    _require_reviewer(record, reviewer)
+    _lock_record(record)
+    if record.status != RecordStatus.APPROVED:
+        raise InvalidState(_l("只有已通过的记录可以撤销。"))
+    record.status = RecordStatus.REVOKED
+    record.reason = reason
+    record.reviewed_by_id, record.reviewed_at = reviewer.id, utcnow()
+    db.session.flush()
+    record_event("hours.revoke", record, actor=reviewer, details={"reason": reason})
+    return -_change_minutes(record, -record.minutes, event="revoke", actor=reviewer)
+
+
+# --- coins -------------------------------------------------------------------------------------------
+
+
+def earned_coins(approved_minutes: int, project: Project) -> int:
+    return approved_minutes // project.block_minutes * project.coins_per_block
+
+
+def _credit_state(volunteer_id: int, project_id: int) -> CreditState:
+    """The (volunteer, project) row, created if missing, locked for this transaction."""
+    stmt = select(CreditState).filter_by(volunteer_id=volunteer_id, project_id=project_id).with_for_update()
+    state = db.session.scalars(stmt).one_or_none()
+    if state is None:
+        try:
+            with db.session.begin_nested():
+                db.session.add(CreditState(volunteer_id=volunteer_id, project_id=project_id))
+        except IntegrityError:
+            pass
+        state = db.session.scalars(stmt.execution_options(populate_existing=True)).one()
+    return state
+
+
+def _change_minutes(record: ServiceRecord, minutes: int, *, event: str, actor: User | None) -> int:
+    """Apply an approval (+) or revocation (−) of minutes and settle coins by the cumulative rule.
+    Returns the coins moved: positive issued, negative clawed back."""
+    state = _credit_state(record.volunteer_id, record.project_id)
+    db.session.execute(update(CreditState).filter_by(volunteer_id=state.volunteer_id, project_id=state.project_id)
+                       .values(approved_minutes=CreditState.approved_minutes + minutes)
+                       .execution_options(synchronize_session=False))
+    db.session.execute(update(User).where(User.id == record.volunteer_id)
+                       .values(approved_minutes=User.approved_minutes + minutes)
+                       .execution_options(synchronize_session=False))
+    db.session.refresh(state)
+    return settle(state, key=f"hours:{record.id}:{event}", record=record, actor=actor)
+
+
+def settle(state: CreditState, *, key: str, record: ServiceRecord, actor: User | None) -> int:
+    """delta = earned − issued_net: issue a positive delta; claw back a negative one up to the balance, the rest
+    stays as debt netted against later earnings. The caller holds the state's row lock."""
+    project = state.project
+    earned = earned_coins(state.approved_minutes, project)
+    delta = earned - state.issued_net
+    volunteer = user_account(state.volunteer_id)
+    issuance = system_account(SystemAccount.ISSUANCE)
+    if delta > 0:
+        hours = earned // project.coins_per_block * project.block_minutes / 60
+        transfer(TxKind.ISSUE, issuance, volunteer, delta, actor=actor, ref=("service_record", record.id),
+                 memo=f"{project.title} 满 {hours:g} 小时", idempotency_key=key)
+        moved = delta
+    elif delta < 0 and (claw := min(-delta, locked_balance(volunteer))) > 0:
+        transfer(TxKind.CLAWBACK, volunteer, issuance, claw, actor=actor, ref=("service_record", record.id),
+                 memo=f"撤销 {project.title} 时长", idempotency_key=key)
+        moved = -claw
+    else:
+        return 0
+    db.session.execute(update(CreditState).filter_by(volunteer_id=state.volunteer_id, project_id=state.project_id)
+                       .values(issued_net=CreditState.issued_net + moved)
+                       .execution_options(synchronize_session=False))
+    db.session.refresh(state)
+    return moved
+
+
+# --- lists -------------------------------------------------------------------------------------------
+
+
+def review_queue(reviewer: User, *, status: str | None = None, project_id: int | None = None):
+    """Records of projects organised by the reviewer's organisation, oldest first."""
+    if not reviewer.has_role(Role.COORDINATOR) or reviewer.organization_id is None:
+        raise Forbidden()
+    stmt = (select(ServiceRecord).join(Project, Project.id == ServiceRecord.project_id)
+            .where(Project.organization_id == reviewer.organization_id))
+    if status:
+        stmt = stmt.where(ServiceRecord.status == status)
+    if project_id:
+        stmt = stmt.where(ServiceRecord.project_id == project_id)
+    return stmt.order_by(ServiceRecord.created_at, ServiceRecord.id)
+
+
+def my_records(volunteer: User, *, status: str | None = None):
+    stmt = select(ServiceRecord).where(ServiceRecord.volunteer_id == volunteer.id)
+    if status:
+        stmt = stmt.where(ServiceRecord.status == status)
+    return stmt.order_by(ServiceRecord.started_at.desc(), ServiceRecord.id.desc())
+
+
+# --- certificates ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CertificateStatus:
+    certificate: Certificate
+    revoked_minutes: int  # minutes of the certificate's records revoked since it was issued
+
+
+def issue_certificate(volunteer: User, period_from: datetime, period_to: datetime) -> Certificate:
+    """A 志愿服务证明 of the volunteer's approved hours in the period, by project and organising organisation."""
+    if period_to <= period_from:
+        raise _fail("to", _l("结束日期必须晚于开始日期。"))
+    records = db.session.scalars(
+        select(ServiceRecord).where(ServiceRecord.volunteer_id == volunteer.id,
+                                    ServiceRecord.status == RecordStatus.APPROVED,
+                                    ServiceRecord.started_at >= period_from, ServiceRecord.started_at < period_to)
+        .order_by(ServiceRecord.started_at)).all()
+    if not records:
+        raise InvalidState(_l("这段时间没有已通过的志愿时长。"))
+    lines: dict[int, dict] = {}
+    for r in records:
+        line = lines.setdefault(r.project_id, {"project_id": r.project_id, "title": r.project.title,
+                                               "organization": r.project.organization.name, "minutes": 0})
+        line["minutes"] += r.minutes
+    organisations = {r.project.organization_id for r in records}
+    certificate = Certificate(
+        number=f"FC{utcnow().astimezone(local_zone()):%Y%m%d}{secrets.token_hex(5).upper()}",
+        volunteer_id=volunteer.id, organization_id=organisations.pop() if len(organisations) == 1 else None,
+        period_from=period_from, period_to=period_to, total_minutes=sum(r.minutes for r in records),
+        lines=list(lines.values()), record_ids=[r.id for r in records])
+    db.session.add(certificate)
+    db.session.flush()
+    record_event("certificate.issue", certificate, actor=volunteer, details={"number": certificate.number})
+    return certificate
+
+
+def verify_certificate(number: str) -> CertificateStatus:
+    certificate = db.session.scalars(select(Certificate).where(Certificate.number == number.strip().upper())
+                                     ).one_or_none()
+    if certificate is None:
+        raise NotFound()
+    revoked = db.session.scalar(select(func.coalesce(func.sum(ServiceRecord.minutes), 0)).where(
+        ServiceRecord.id.in_(certificate.record_ids), ServiceRecord.status == RecordStatus.REVOKED))
+    return CertificateStatus(certificate, revoked)
+
+
+def hours_text(minutes: int) -> str:
+    return f"{math.floor(minutes / 6) / 10:g}"
