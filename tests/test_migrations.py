@@ -1,0 +1,117 @@
+"""Migrations are the only way the schema changes: they build an empty database up to exactly the models,
+with the ledger's append-only triggers, and they go down to nothing and up again."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from flask import current_app
+from flask_migrate import downgrade, upgrade
+from sqlalchemy import inspect, text
+
+from credits import create_app
+from credits.config import TestConfig
+from credits.extensions import db
+
+LEDGER_TABLES = {"ledger_transactions", "ledger_entries"}
+
+
+def schema_differences() -> list:
+    """What autogenerate would put in a new migration: nothing, when migrations and models agree."""
+    with db.engine.connect() as conn:
+        return compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), db.metadata)
+
+
+def current_revision() -> str | None:
+    with db.engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def head_revision() -> str:
+    config = current_app.extensions["migrate"].migrate.get_config()
+    return ScriptDirectory.from_config(config).get_current_head()
+
+
+def tables() -> set[str]:
+    return set(inspect(db.engine).get_table_names()) - {"alembic_version"}
+
+
+def triggers() -> set[str]:
+    with db.engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            rows = conn.execute(text("SELECT tgrelid::regclass::text || ':' || tgname FROM pg_trigger "
+                                     "WHERE NOT tgisinternal"))
+        else:
+            rows = conn.execute(text("SELECT tbl_name || ':' || name FROM sqlite_master WHERE type = 'trigger'"))
+        return set(rows.scalars())
+
+
+def ledger_triggers() -> set[str]:
+    return {t for t in triggers() if t.split(":")[0] in LEDGER_TABLES}
+
+
+EXPECTED_TRIGGERS = {
+    "postgresql": {"ledger_transactions:ledger_transactions_append_only",
+                   "ledger_entries:ledger_entries_append_only"},
+    "sqlite": {f"{table}:{table}_no_{verb}" for table in LEDGER_TABLES for verb in ("update", "delete")},
+}
+
+
+def check_constraints(table: str) -> set[str]:
+    return {c["name"] for c in inspect(db.engine).get_check_constraints(table)}
+
+
+def test_migrated_test_database_matches_the_models_and_is_at_head(app):
+    assert schema_differences() == []
+    assert current_revision() == head_revision()
+    assert tables() == set(db.metadata.tables)
+    assert ledger_triggers() == EXPECTED_TRIGGERS[db.engine.dialect.name]
+    # autogenerate does not compare CHECK constraints; the ledger's guard against overdrafts must be there
+    assert {"ck_accounts_not_negative", "ck_ledger_entries_amount_not_zero"} <= (
+        check_constraints("accounts") | check_constraints("ledger_entries"))
+
+
+def test_empty_sqlite_database_upgrades_to_the_models_then_downgrades_to_base_and_upgrades_again(tmp_path):
+    app = create_app(TestConfig, {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'fresh.sqlite'}"})
+    with app.app_context():
+        try:
+            assert tables() == set()
+
+            upgrade()
+            assert schema_differences() == []
+            assert ledger_triggers() == EXPECTED_TRIGGERS["sqlite"]
+            assert current_revision() == head_revision()
+
+            downgrade(revision="base")
+            assert tables() == set()
+            assert triggers() == set()
+            assert current_revision() is None
+
+            upgrade()
+            assert schema_differences() == []
+            assert ledger_triggers() == EXPECTED_TRIGGERS["sqlite"]
+            assert current_revision() == head_revision()
+        finally:
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.mark.skipif(not os.environ.get("TEST_DATABASE_URL"), reason="needs the PostgreSQL test database")
+def test_postgresql_database_downgrades_to_base_and_upgrades_again(app):
+    db.session.remove()
+    try:
+        downgrade(revision="base")
+        assert tables() == set()
+        assert triggers() == set()
+        with db.engine.connect() as conn:
+            functions = conn.execute(text("SELECT proname FROM pg_proc WHERE proname = 'ledger_append_only'"))
+            assert functions.all() == []
+    finally:
+        upgrade()  # the session's other tests share this database
+    assert schema_differences() == []
+    assert ledger_triggers() == EXPECTED_TRIGGERS["postgresql"]
+    assert current_revision() == head_revision()
