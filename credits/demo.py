@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from sqlalchemy import select
 
 from credits.auth.models import Organization, OrgKind, Role, User
 from credits.auth.services import create_user
 from credits.extensions import db
+from credits.projects import services as projects
+from credits.projects.models import Claim, Project
+from credits.timeutil import local_zone, utcnow
 
 DEMO_PASSWORD = "gongyi2026"
 
@@ -30,11 +35,22 @@ DEMO_USERS = [
     ("13900000003", "李志愿", [Role.VOLUNTEER], "伽蓝集团党委"),
     ("13900000004", "张晓明", [Role.VOLUNTEER], "海湾宝芳志愿服务中心党支部"),
     ("13900000005", "陈店员", [Role.MERCHANT], None),
+    ("13900000006", "赵协调", [Role.COORDINATOR], "海湾宝芳志愿服务中心党支部"),
+]
+
+# More volunteers from 两新组织, so that popular projects fill up and have a waitlist.
+DEMO_VOLUNTEERS = [
+    ("13900000101", "刘芳", "凯宝药业党委"),
+    ("13900000102", "陈建国", "晨冠乳业党支部"),
+    ("13900000103", "杨丽", "上海创元化妆品有限公司党支部"),
+    ("13900000104", "黄伟", "青村镇满天星社工服务社党支部"),
+    ("13900000105", "周敏", "柘林镇迎龙公益服务社"),
+    ("13900000106", "吴强", "上海福鑫公益服务社"),
 ]
 
 
 def seed_demo() -> bool:
-    """Create the demo organisations and users unless they exist. Returns whether anything was loaded."""
+    """Create the demo organisations, users and projects unless they exist. Returns whether anything was loaded."""
     if db.session.scalar(select(User.id).where(User.phone == DEMO_USERS[0][0])) is not None:
         return False
     orgs = {}
@@ -45,7 +61,85 @@ def seed_demo() -> bool:
             db.session.add(org)
         orgs[name] = org
     db.session.flush()
+    users = {}
     for phone, name, roles, org_name in DEMO_USERS:
-        create_user(phone=phone, name=name, password=DEMO_PASSWORD, roles=roles,
-                    organization_id=orgs[org_name].id if org_name else None)
+        users[name] = create_user(phone=phone, name=name, password=DEMO_PASSWORD, roles=roles,
+                                  organization_id=orgs[org_name].id if org_name else None)
+    for phone, name, org_name in DEMO_VOLUNTEERS:
+        users[name] = create_user(phone=phone, name=name, password=DEMO_PASSWORD, roles=[Role.VOLUNTEER],
+                                  organization_id=orgs[org_name].id)
+    _seed_projects(users)
     return True
+
+
+# key: organising coordinator, title, category, location, (days from today, hour, minute), hours, capacity,
+# waitlist capacity (None: as many as places), description
+DEMO_PROJECTS = {
+    "health": ("王协调", "健康加油站", "健康服务", "奉城镇社区卫生服务中心门口", (3, 9, 0), 2.5, 10, 5,
+               "为居民免费测量血压、血糖，讲解慢病预防和健康生活知识。志愿者协助登记、引导排队、发放宣传资料。"),
+    "recycle": ("王协调", "变废为宝", "环境保护", "洪庙社区垃圾分类宣传点", (5, 14, 0), 2.5, 3, 3,
+                "收集旧衣物、废旧电池和快递纸箱，教居民垃圾分类，并把旧物改造成环保袋和花盆。"),
+    "woodpecker": ("王协调", "啄木鸟行动", "文明实践", "奉城老街（南门广场集合）", (2, 8, 30), 3, 20, 10,
+                   "走街串巷，发现并随手拍下乱停车、乱堆物、破损设施等问题，当场上报网格员。"),
+    "elderly": ("赵协调", "“365”关爱空巢老人", "为老服务", "奉城镇卫季村村委会", (7, 9, 0), 3, 6, None,
+                "结对上门陪伴空巢老人：聊天、打扫、代购生活用品，检查水电煤安全。"),
+    "haircut": ("王协调", "爱心理发服务", "便民服务", "奉城镇敬老院", (1, 9, 0), 2, 4, None,
+                "为社区里行动不便的老人免费理发，志愿者负责预约、接送和现场秩序。"),
+    "traffic": ("王协调", "文明交通志愿岗", "文明实践", "南奉公路与城中路路口", (4, 7, 0), 2, 8, None,
+                "早高峰在路口劝导行人和非机动车遵守信号灯。"),
+    "sorting": ("王协调", "垃圾分类桶边督导", "环境保护", "奉城镇新城小区投放点", (10, 18, 0), 2, 6, None,
+                "晚间在小区投放点指导居民分类投放，记录混投情况。"),
+}
+
+
+def _seed_projects(users: dict[str, User]) -> None:
+    """Projects from the report in every state, claimed through the services so every counter is right."""
+    now = utcnow()
+    today = now.astimezone(local_zone()).date()
+
+    def at(days: int, hour: int, minute: int = 0) -> datetime:
+        return datetime(today.year, today.month, today.day, hour, minute, tzinfo=local_zone()) + timedelta(days=days)
+
+    made: dict[str, Project] = {}
+    for key, (coordinator, title, category, location, start, hours, capacity, waitlist, text) in DEMO_PROJECTS.items():
+        starts_at = at(*start)
+        made[key] = projects.create_project(
+            {"title": title, "category": category, "description": text, "location": location,
+             "starts_at": starts_at, "ends_at": starts_at + timedelta(hours=hours), "capacity": capacity,
+             "waitlist_capacity": waitlist}, actor=users[coordinator])
+
+    def publish(key: str, **kwargs) -> Project:
+        return projects.publish(made[key], actor=users[DEMO_PROJECTS[key][0]], **kwargs)
+
+    def claim(key: str, *names: str) -> list[Claim]:
+        return [projects.claim(made[key], volunteer=users[name]) for name in names]
+
+    publish("health")  # open, places left
+    claim("health", "李志愿", "张晓明")
+    publish("recycle")  # three places taken, then two on the waitlist
+    claim("recycle", "刘芳", "陈建国", "杨丽", "李志愿", "黄伟")
+    publish("woodpecker", publish_at=now + timedelta(minutes=5))  # opens in a few minutes: 秒抢
+    publish("elderly")
+    claim("elderly", "周敏", "张晓明")
+    projects.close(made["elderly"], actor=users["赵协调"])
+    publish("haircut")  # held last week, with one volunteer who did not come
+    absent = claim("haircut", "刘芳", "陈建国", "吴强")[-1]
+    _move_into_past(made["haircut"], at(-6, 9))
+    projects.mark_no_show(absent, actor=users["王协调"])
+    publish("traffic")
+    claim("traffic", "张晓明", "杨丽")
+    projects.cancel_project(made["traffic"], actor=users["王协调"])
+    # "sorting" stays a draft
+
+
+def _move_into_past(project: Project, starts_at: datetime) -> None:
+    """Turn a freshly claimed project into last week's, so the demo has an ended project with its history.
+    Only the times move; the claims and counters are the ones the services wrote."""
+    shift = project.starts_at - starts_at
+    project.starts_at -= shift
+    project.ends_at -= shift
+    project.publish_at = starts_at - timedelta(days=3)
+    project.created_at = project.publish_at
+    for c in db.session.scalars(select(Claim).where(Claim.project_id == project.id)):
+        c.created_at = c.confirmed_at = project.publish_at + timedelta(seconds=30 + c.id)
+    db.session.flush()

@@ -3,11 +3,13 @@ the app, clients and factories."""
 
 from __future__ import annotations
 
+import contextvars
 import itertools
 import os
 import shutil
 
 import pytest
+from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from sqlalchemy import text
 
@@ -18,8 +20,28 @@ from credits.extensions import db, limiter
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 
 
+class IsolatedClient(FlaskClient):
+    """A client whose every request runs in its own application context, as in production.
+
+    The `app` fixture keeps an application context pushed for the test body, and Flask would reuse it for
+    requests: `g` (Flask-Login's cached user, Babel's locale, the sign-in failure flag) and the database session
+    would leak from one request, and one client, into the next.
+    """
+
+    def open(self, *args, **kwargs):
+        session = db.session
+        if session.new or session.dirty or session.deleted:
+            raise AssertionError("commit the test's own changes before making a request")
+        # End the test body's transaction: its SQLite write lock would block the request, and its objects are
+        # reloaded afterwards, so the test sees what the request committed.
+        session.rollback()
+        return contextvars.Context().run(super().open, *args, **kwargs)
+
+
 def _make_app(url: str, **overrides):
-    return create_app(TestConfig, {"SQLALCHEMY_DATABASE_URI": url, **overrides})
+    app = create_app(TestConfig, {"SQLALCHEMY_DATABASE_URI": url, **overrides})
+    app.test_client_class = IsolatedClient
+    return app
 
 
 @pytest.fixture(scope="session")

@@ -129,6 +129,7 @@ def update_project(project: Project, changes: dict[str, Any], *, actor: User) ->
     the places already taken. Raises Forbidden, InvalidState, InvalidInput."""
     require_manager(project, actor)
     _lock_project(project)
+    changes = _nulls_as_defaults(project, changes)
     if project.status in (ProjectStatus.CLOSED, ProjectStatus.CANCELLED):
         raise InvalidState(_l("已关闭或已取消的项目不能修改。"))
     if project.status == ProjectStatus.PUBLISHED and set(changes) - EDITABLE_WHEN_PUBLISHED:
@@ -145,6 +146,14 @@ def update_project(project: Project, changes: dict[str, Any], *, actor: User) ->
         _fill_places(project, actor=actor)
     record_event("project.update", project, actor=actor, details=_jsonable(changes))
     return project
+
+
+def _nulls_as_defaults(project: Project, changes: dict[str, Any]) -> dict[str, Any]:
+    """null asks for the default, as it does on creation (the columns themselves are NOT NULL)."""
+    policy = get_policy()
+    defaults = {"waitlist_capacity": changes.get("capacity", project.capacity),
+                "block_minutes": policy["block_minutes"], "coins_per_block": policy["coins_per_block"]}
+    return {k: defaults[k] if v is None and k in defaults else v for k, v in changes.items()}
 
 
 def publish(project: Project, *, actor: User, publish_at: datetime | None = None) -> Project:
@@ -219,9 +228,11 @@ def claim(project: Project, *, volunteer: User) -> Claim:
         raise ClaimLimit()
 
     new = _take_place(project, volunteer, now)
+    db.session.add(new)
     try:
-        with db.session.begin_nested():
-            db.session.add(new)
+        # No savepoint: the place taken above stays locked until commit, so every round trip here costs the whole
+        # crowd; a refusal rolls back the whole unit of work, the place with it.
+        db.session.flush()
     except IntegrityError as exc:  # the same volunteer's other request won (double tap)
         raise AlreadyClaimed() from exc
     db.session.expire(project, ["confirmed_count", "waitlist_count", "waitlist_seq"])
@@ -336,11 +347,13 @@ def suspended_until(volunteer: User, now: datetime) -> datetime | None:
     times = db.session.scalars(
         select(Claim.no_show_at).where(Claim.volunteer_id == volunteer.id, Claim.status == ClaimStatus.NO_SHOW,
                                        Claim.no_show_at > now - NO_SHOW_WINDOW - SUSPENSION)
-        .order_by(Claim.no_show_at.desc()).limit(limit)).all()
-    if len(times) < limit or times[0] - times[-1] > NO_SHOW_WINDOW:
-        return None
-    until = times[0] + SUSPENSION
-    return until if now < until else None
+        .order_by(Claim.no_show_at.desc())).all()
+    # Not only the latest `limit`: a later no-show must not cut short a suspension an earlier run started.
+    for i in range(len(times) - limit + 1):
+        if times[i] - times[i + limit - 1] <= NO_SHOW_WINDOW:
+            until = times[i] + SUSPENSION
+            return until if now < until else None
+    return None
 
 
 def waitlist_position(claim: Claim) -> int | None:

@@ -18,7 +18,8 @@ def form_payload(schema: Schema) -> dict[str, Any]:
     """The posted form as the schema expects it: lists for List fields, checkboxes as booleans, and blank
     optional fields left out."""
     data: dict[str, Any] = {}
-    for name, field in schema.load_fields.items():
+    for field in schema.load_fields.values():
+        name = field.data_key or field.name  # the input's name is the key the schema loads, as in the API
         if isinstance(field, fields.List):
             data[name] = request.form.getlist(name)
         elif isinstance(field, fields.Boolean):
@@ -30,9 +31,10 @@ def form_payload(schema: Schema) -> dict[str, Any]:
     return data
 
 
-def form_view(schema: Schema, template: str, on_valid: Callable[[dict], Any], **context: Any):
+def form_view(schema: Schema, template: str, on_valid: Callable[[dict], Any], /, **context: Any):
     """Render `template`; on POST validate with `schema` and call `on_valid`, re-rendering with the errors
-    (status 422, nothing changed) when validation or a business rule refuses the input."""
+    (status 422, nothing changed) when validation or a business rule refuses the input. The first three are
+    positional-only so that a template may be given a `schema` of its own (the policy page is)."""
     errors: dict = {}
     if request.method == "POST":
         try:

@@ -28,7 +28,9 @@ def set_language(code: str):
 def local_next(default: str) -> str:
     """The `next` parameter if it is a path on this site, else `default`: never an open redirect."""
     target = request.args.get("next", "")
-    local = target.startswith("/") and not target.startswith("//") and "\\" not in target
+    # isprintable: browsers drop tabs and newlines inside a URL, so "/\t/evil.example" means "//evil.example".
+    local = (target.startswith("/") and not target.startswith("//") and "\\" not in target
+             and target.isprintable())
     return target if local else default
 
 

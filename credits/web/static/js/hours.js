@@ -1,0 +1,91 @@
+// Hours pages: the check-in screen's rotating code (fetched again a moment after each expiry, with a countdown),
+// "select all" in the review queue, and the certificate's print button. Kept out of the pages so the CSP can
+// forbid inline script.
+(function () {
+  "use strict";
+
+  var screen = document.querySelector("[data-checkin-screen]");
+  if (screen) {
+    var digits = screen.querySelector("[data-code]");
+    var qr = screen.querySelector("[data-qr]");
+    var countdown = screen.querySelector("[data-countdown]");
+    var status = screen.querySelector("[data-status]");
+    var feed = screen.getAttribute("data-feed");
+    var expires = Date.parse(screen.getAttribute("data-expires-at"));
+    // Count against the server's clock: the code rotates on its minute, not on the tablet's.
+    var skew = Date.parse(screen.getAttribute("data-server-now")) - Date.now();
+    var fetching = false;
+    var failures = 0;
+    var retryAt = 0;
+    var GRACE = 60000; // the previous code is still accepted for one more window
+
+    var now = function () { return Date.now() + skew; };
+    var grouped = function (code) { return code.slice(0, 3) + " " + code.slice(3); };
+
+    var showProblem = function (message) {
+      status.textContent = message || screen.getAttribute("data-offline-label");
+      status.hidden = false;
+    };
+
+    var refresh = function () {
+      fetching = true;
+      fetch(feed, { credentials: "same-origin", cache: "no-store", headers: { Accept: "application/json" } })
+        .then(function (response) {
+          return response.json().then(function (body) { return { ok: response.ok, body: body }; });
+        })
+        .then(function (result) {
+          if (!result.ok) {
+            var refusal = new Error(result.body && result.body.error ? result.body.error.message : "");
+            refusal.fromServer = true;
+            throw refusal;
+          }
+          var data = result.body;
+          skew = Date.parse(data.server_now) - Date.now();
+          expires = Date.parse(data.expires_at);
+          digits.textContent = grouped(data.code);
+          digits.classList.remove("stale");
+          qr.innerHTML = data.qr_svg;
+          status.hidden = true;
+          failures = 0;
+        })
+        .catch(function (error) {
+          failures += 1;
+          retryAt = now() + Math.min(30000, 2000 * failures);
+          // Only the server's own words: a network error or a sign-in page (not JSON) gets the general hint.
+          showProblem(error && error.fromServer ? error.message : "");
+        })
+        .then(function () { fetching = false; });
+    };
+
+    var tick = function () {
+      var left = expires - now();
+      if (left > 0) {
+        countdown.textContent = screen.getAttribute("data-seconds-label").replace("{n}", Math.ceil(left / 1000));
+      } else {
+        countdown.textContent = screen.getAttribute("data-refreshing-label");
+        // A moment after expiry, so the server is surely in the next window; spread a little across screens.
+        if (!fetching && left < -700 && now() >= retryAt) {
+          refresh();
+        }
+        if (left < -GRACE) {
+          digits.classList.add("stale");
+        }
+      }
+    };
+
+    tick();
+    window.setInterval(tick, 250);
+  }
+
+  Array.prototype.forEach.call(document.querySelectorAll("[data-select-all]"), function (box) {
+    var formId = box.getAttribute("data-select-all");
+    box.addEventListener("change", function () {
+      Array.prototype.forEach.call(document.querySelectorAll('input[type="checkbox"][form="' + formId + '"]'),
+        function (item) { item.checked = box.checked; });
+    });
+  });
+
+  Array.prototype.forEach.call(document.querySelectorAll("[data-print]"), function (button) {
+    button.addEventListener("click", function () { window.print(); });
+  });
+})();
