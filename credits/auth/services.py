@@ -8,8 +8,9 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 from credits.auth.audit import record_event
 from credits.auth.models import ApiToken, Organization, Role, User, UserRole
@@ -91,13 +92,18 @@ def issue_token(user: User) -> tuple[str, ApiToken]:
     return raw, token
 
 
+# Every API request runs this: one query for the token, its user and the user's roles, built once.
+_LIVE_TOKEN = (select(ApiToken).options(joinedload(ApiToken.user).joinedload(User.role_rows))
+               .where(ApiToken.token_hash == bindparam("token_hash"), ApiToken.revoked_at.is_(None),
+                      ApiToken.expires_at > bindparam("now")))
+
+
 def token_from_header(header: str | None) -> ApiToken | None:
     """The live token named by an `Authorization: Bearer …` header, if any."""
     if not header or not header.startswith("Bearer "):
         return None
-    token = db.session.scalars(
-        select(ApiToken).where(ApiToken.token_hash == _token_hash(header[7:].strip()),
-                               ApiToken.revoked_at.is_(None), ApiToken.expires_at > utcnow())).one_or_none()
+    token = db.session.scalars(_LIVE_TOKEN, {"token_hash": _token_hash(header[7:].strip()), "now": utcnow()}
+                               ).unique().one_or_none()
     if token is None or not token.user.is_active:
         return None
     return token
@@ -167,8 +173,10 @@ def update_user(user: User, *, actor: User, roles: Iterable[str] | None = None, 
                 UserRole(role=r) for r in wanted - set(user.roles)]
             changes["roles"] = sorted(wanted)
     if organization_id is not False:
-        user.organization = get_organization(organization_id)  # type: ignore[arg-type]
-        changes["organization_id"] = organization_id
+        organization = get_organization(organization_id)  # type: ignore[arg-type]
+        if organization_id != user.organization_id:
+            user.organization = organization
+            changes["organization_id"] = organization_id
     if name is not None and name != user.name:
         user.name = name
         changes["name"] = name

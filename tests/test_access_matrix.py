@@ -1,0 +1,249 @@
+"""Who may call which API route: every route under /api/v1 × every kind of actor → the expected status.
+
+To add a route, add its row to ROUTES: the expected status per actor and, where the route takes one, a valid
+body (so the status shows authorization, not validation). A route that names an object in its path
+(`<project_id>`, `<claim_id>`, …) needs a builder in PATH_OBJECTS that creates the object the path points at.
+Objects belong to `volunteer`, to the `coordinator`'s organisation or to `merchant`'s shop, so the `other_…`
+actors are the ones probing for IDOR. A route in the app without a row, or a row without a route, fails
+`test_every_api_route_has_a_row_and_every_row_a_route`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from credits.extensions import db
+from credits.hours import services as hours
+from credits.projects import services as projects
+from credits.timeutil import utcnow
+
+PASSWORD = "password123"
+ACTORS = ("anonymous", "volunteer", "other_volunteer", "coordinator", "merchant", "other_merchant", "admin")
+ERROR_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 409: None, 422: "validation_error"}
+UNLISTED = {"/api/v1/openapi.json"}  # the API document, open to all and not an operation
+
+
+@dataclass
+class World:
+    """The actors and the objects route paths point at, built afresh for each test."""
+
+    users: dict[str, Any]
+    organization: Any
+    other_organization: Any
+    objects: dict[str, Any] = field(default_factory=dict)
+
+    def url(self, path: str) -> str:
+        return re.sub(r"<([^>]+)>", lambda m: str(self.object_id(m.group(1))), path)
+
+    def object_id(self, param: str) -> int:
+        if param not in self.objects:
+            self.objects[param] = PATH_OBJECTS[param](self)
+        return self.objects[param]
+
+
+Body = dict | Callable[[World, Any], dict] | None
+
+
+@dataclass(frozen=True)
+class Row:
+    expected: dict[str, int]
+    body: Body = None
+
+    def body_for(self, world: World, user) -> dict | None:
+        return self.body(world, user) if callable(self.body) else self.body
+
+
+def expect(default: int, **per_actor: int) -> dict[str, int]:
+    """`default` for every actor, except those named."""
+    unknown = set(per_actor) - set(ACTORS)
+    assert not unknown, f"unknown actors {unknown}"
+    return {actor: per_actor.get(actor, default) for actor in ACTORS}
+
+
+def signed_in(status: int, **per_actor: int) -> dict[str, int]:
+    """`status` for any signed-in actor, 401 for anonymous."""
+    return expect(status, anonymous=401, **per_actor)
+
+
+def only(status: int, *actors: str, refused: int = 403, **per_actor: int) -> dict[str, int]:
+    """`status` for the actors named, `refused` for the other signed-in ones, 401 for anonymous, except the
+    actors given by keyword."""
+    return expect(refused, **{"anonymous": 401, **{actor: status for actor in actors}, **per_actor})
+
+
+def _own_credentials(world: World, user) -> dict:
+    return {"phone": (user or world.users["volunteer"]).phone, "password": PASSWORD}
+
+
+def _project(world: World) -> int:
+    """A published project of the coordinator's organisation, under way (started an hour ago)."""
+    now = utcnow()
+    coordinator = world.users["coordinator"]
+    project = projects.create_project(
+        {"title": "健康加油站", "category": "健康加油站", "location": "奉城镇社区服务中心", "capacity": 10,
+         "starts_at": now - timedelta(hours=1), "ends_at": now + timedelta(hours=3)}, actor=coordinator)
+    projects.publish(project, actor=coordinator, publish_at=now - timedelta(hours=2))
+    db.session.commit()
+    return project.id
+
+
+def _claim(world: World) -> int:
+    """The volunteer's confirmed claim on that project."""
+    claim = projects.claim(db.session.get(projects.Project, world.object_id("project_id")),
+                           volunteer=world.users["volunteer"])
+    db.session.commit()
+    return claim.id
+
+
+def _record(world: World) -> int:
+    """A pending manual record on that claim."""
+    now = utcnow()
+    claim = db.session.get(projects.Claim, world.object_id("claim_id"))
+    record = hours.file_manual(claim, {"started_at": now - timedelta(minutes=50),
+                                       "ended_at": now - timedelta(minutes=20)}, volunteer=world.users["volunteer"])
+    db.session.commit()
+    return record.id
+
+
+def _current_code(world: World, _user) -> dict:
+    project = db.session.get(projects.Project, world.object_id("project_id"))
+    code, _expires = hours.checkin_code(project, actor=world.users["coordinator"])
+    return {"code": code}
+
+
+def _manual_hours(_world: World, _user) -> dict:
+    now = utcnow()
+    return {"started_at": (now - timedelta(minutes=45)).isoformat(),
+            "ended_at": (now - timedelta(minutes=15)).isoformat()}
+
+
+def _new_project(_world: World, _user) -> dict:
+    now = utcnow()
+    return {"title": "变废为宝", "category": "变废为宝", "location": "奉城镇", "capacity": 5,
+            "starts_at": (now + timedelta(days=2)).isoformat(),
+            "ends_at": (now + timedelta(days=2, hours=2)).isoformat()}
+
+
+# Path parameter name → a builder that creates the object and returns its id.
+PATH_OBJECTS: dict[str, Callable[[World], int]] = {
+    "project_id": _project,
+    "claim_id": _claim,
+    "record_id": _record,
+}
+VOLUNTEERS = ("volunteer", "other_volunteer")
+
+ROUTES: dict[tuple[str, str], Row] = {
+    ("POST", "/api/v1/auth/register"): Row(
+        expect(201), body={"phone": "13912345678", "password": PASSWORD, "name": "新志愿者"}),
+    ("POST", "/api/v1/auth/token"): Row(expect(201), body=_own_credentials),
+    ("DELETE", "/api/v1/auth/token"): Row(signed_in(204)),
+    ("GET", "/api/v1/me"): Row(signed_in(200)),
+    ("POST", "/api/v1/me/password"): Row(
+        signed_in(204), body={"current_password": PASSWORD, "new_password": "a-new-password-456"}),
+    ("GET", "/api/v1/organizations"): Row(expect(200)),
+    # Projects: anyone reads published ones; only the organiser's coordinators manage them.
+    ("GET", "/api/v1/projects"): Row(expect(200)),
+    ("POST", "/api/v1/projects"): Row(only(201, "coordinator"), body=_new_project),
+    ("GET", "/api/v1/projects/<project_id>"): Row(expect(200)),
+    ("PATCH", "/api/v1/projects/<project_id>"): Row(only(200, "coordinator"), body={"description": "新的介绍"}),
+    ("POST", "/api/v1/projects/<project_id>/publish"): Row(only(409, "coordinator"), body={}),  # already published
+    ("POST", "/api/v1/projects/<project_id>/close"): Row(only(200, "coordinator")),
+    ("POST", "/api/v1/projects/<project_id>/cancel"): Row(only(200, "coordinator")),
+    ("POST", "/api/v1/projects/<project_id>/checkin-code"): Row(only(201, "coordinator")),
+    ("GET", "/api/v1/projects/<project_id>/claims"): Row(only(200, "coordinator")),
+    ("POST", "/api/v1/projects/<project_id>/claims"): Row(only(201, *VOLUNTEERS)),
+    # Claims: the owner acts on theirs; another volunteer cannot even see it (404); coordinators mark no-shows.
+    ("GET", "/api/v1/me/claims"): Row(only(200, *VOLUNTEERS)),
+    ("POST", "/api/v1/claims/<claim_id>/cancel"): Row(only(409, "volunteer", other_volunteer=404)),  # started
+    ("POST", "/api/v1/claims/<claim_id>/no-show"): Row(only(200, "coordinator")),
+    ("POST", "/api/v1/claims/<claim_id>/checkin"): Row(only(201, "volunteer", other_volunteer=404),
+                                                       body=_current_code),
+    ("POST", "/api/v1/claims/<claim_id>/checkout"): Row(only(409, "volunteer", other_volunteer=404),
+                                                        body=_current_code),  # not checked in
+    ("POST", "/api/v1/claims/<claim_id>/hours"): Row(only(201, "volunteer", other_volunteer=404),
+                                                     body=_manual_hours),
+    # Hours: the organiser's coordinators review; volunteers read their own.
+    ("GET", "/api/v1/hours"): Row(only(200, "coordinator")),
+    ("GET", "/api/v1/me/hours"): Row(only(200, *VOLUNTEERS)),
+    ("POST", "/api/v1/hours/review"): Row(only(200, "coordinator"), body={"ids": [999999], "action": "approve"}),
+    ("POST", "/api/v1/hours/<record_id>/approve"): Row(only(200, "coordinator")),
+    ("POST", "/api/v1/hours/<record_id>/reject"): Row(only(200, "coordinator"), body={"reason": "时间不符"}),
+    ("POST", "/api/v1/hours/<record_id>/revoke"): Row(only(409, "coordinator"), body={"reason": "重复"}),  # pending
+    ("GET", "/api/v1/me/wallet"): Row(only(200, *VOLUNTEERS)),
+    ("GET", "/api/v1/me/transactions"): Row(only(200, *VOLUNTEERS)),
+    ("POST", "/api/v1/me/certificates"): Row(only(409, *VOLUNTEERS),  # no approved hours yet
+                                             body={"from": "2026-01-01", "to": "2026-12-31"}),
+}
+
+
+def _path(rule: str) -> str:
+    """`/api/v1/projects/<int:project_id>` → `/api/v1/projects/<project_id>`."""
+    return re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"<\1>", rule)
+
+
+def api_routes(app) -> set[tuple[str, str]]:
+    return {(method, _path(rule.rule))
+            for rule in app.url_map.iter_rules()
+            if rule.rule.startswith("/api/v1/") and rule.rule not in UNLISTED
+            for method in rule.methods - {"HEAD", "OPTIONS"}}
+
+
+def test_every_api_route_has_a_row_and_every_row_a_route(app):
+    routes = api_routes(app)
+    missing = sorted(routes - ROUTES.keys())
+    stale = sorted(ROUTES.keys() - routes)
+    assert not missing, f"API routes without a row in ROUTES: {missing}"
+    assert not stale, f"rows in ROUTES for routes the app does not have: {stale}"
+
+
+def test_every_path_parameter_has_an_object_builder():
+    params = {p for _, path in ROUTES for p in re.findall(r"<([^>]+)>", path)}
+    assert not params - PATH_OBJECTS.keys(), f"add builders to PATH_OBJECTS for {params - PATH_OBJECTS.keys()}"
+
+
+def test_every_row_names_every_actor():
+    for route, row in ROUTES.items():
+        assert set(row.expected) == set(ACTORS), route
+
+
+@pytest.fixture
+def world(make_user, make_org) -> World:
+    org, other_org = make_org("奉城镇党委", kind="government"), make_org("奉城镇商会")
+    users = {
+        "volunteer": make_user("volunteer", name="志愿者甲", organization=org),
+        "other_volunteer": make_user("volunteer", name="志愿者乙", organization=other_org),
+        "coordinator": make_user("coordinator", name="协调员", organization=org),
+        "merchant": make_user("merchant", name="店员甲"),
+        "other_merchant": make_user("merchant", name="店员乙"),
+        "admin": make_user("admin", name="管理员"),
+    }
+    # Until shops exist as rows, a staff user's shop is just the number on their account.
+    users["merchant"].merchant_id, users["other_merchant"].merchant_id = 1, 2
+    db.session.commit()
+    return World(users=users, organization=org, other_organization=other_org)
+
+
+CELLS = [(method, path, actor) for (method, path) in ROUTES for actor in ACTORS]
+
+
+@pytest.mark.parametrize(("method", "path", "actor"), CELLS,
+                         ids=[f"{m} {p} as {a}" for m, p, a in CELLS])
+def test_actor_gets_the_expected_status(client, world, token_for, method, path, actor):
+    row = ROUTES[(method, path)]
+    user = world.users.get(actor)
+    headers = token_for(user) if user else {}
+    url = world.url(path)
+    body = row.body_for(world, user)
+    response = client.open(url, method=method, json=body, headers=headers)
+    expected = row.expected[actor]
+    assert response.status_code == expected, (
+        f"{method} {url} as {actor}: {response.status_code}, expected {expected}: "
+        f"{response.get_data(as_text=True)[:300]}")
+    if expected in ERROR_CODES:
+        assert response.json["error"]["code"] == (ERROR_CODES[expected] or response.json["error"]["code"])
