@@ -15,7 +15,7 @@ from sqlalchemy.orm import joinedload
 from credits.auth.audit import record_event
 from credits.auth.models import ApiToken, Organization, Role, User, UserRole
 from credits.auth.passwords import check_password, hash_password
-from credits.errors import DomainError, Forbidden, NotFound, Unauthorized
+from credits.errors import DomainError, Forbidden, InvalidInput, Unauthorized
 from credits.extensions import db
 from credits.timeutil import utcnow
 
@@ -45,7 +45,7 @@ def get_organization(org_id: int | None) -> Organization | None:
         return None
     org = db.session.get(Organization, org_id)
     if org is None:
-        raise NotFound(fields={"organization_id": [str(_l("没有这个组织。"))]})
+        raise InvalidInput(fields={"organization_id": [str(_l("没有这个组织。"))]})
     return org
 
 
@@ -130,7 +130,7 @@ def end_all_sessions(user: User, *, actor: User, reason: str) -> None:
 def change_password(user: User, *, current_password: str, new_password: str) -> None:
     """Raises InvalidCredentials when the current password is wrong."""
     if not check_password(user.password_hash, current_password):
-        raise InvalidCredentials(fields={"current_password": [str(_l("当前密码不正确。"))]})
+        raise InvalidInput(fields={"current_password": [str(_l("当前密码不正确。"))]})
     set_password(user, new_password, actor=user)
 
 

@@ -24,6 +24,7 @@ def _failed(_response) -> bool:
 
 
 def login_throttled(view):
-    view = limiter.shared_limit(_limit, scope="login-phone", key_func=_phone, deduct_when=_failed)(view)
+    view = limiter.shared_limit(_limit, scope="login-phone", key_func=_phone, deduct_when=_failed,
+                                methods=["POST"])(view)
     return limiter.shared_limit(_limit, scope="login-address", key_func=get_remote_address,
-                                deduct_when=_failed)(view)
+                                deduct_when=_failed, methods=["POST"])(view)

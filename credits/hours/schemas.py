@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from credits.hours.models import RecordStatus
@@ -31,7 +32,7 @@ class BulkReviewIn(Schema):
     @validates_schema
     def reason_for_reject(self, data, **_kwargs):
         if data.get("action") == "reject" and not data.get("reason"):
-            raise ValidationError("驳回需要填写原因。", "reason")
+            raise ValidationError(str(_l("驳回需要填写原因。")), "reason")
 
 
 class RecordListArgs(Schema):

@@ -276,12 +276,13 @@ def test_changing_the_password_through_the_api_ends_page_sessions(client, make_u
     assert page.get("/account").status_code == 302
 
 
-def test_a_wrong_current_password_changes_nothing(client, make_user):
+def test_a_wrong_current_password_is_a_422_that_changes_nothing(client, make_user):
     user = make_user()
     raw = new_token(client, user)
     response = client.post("/api/v1/me/password", headers=bearer(raw),
                            json={"current_password": "not-my-password", "new_password": NEW_PASSWORD})
-    assert 400 <= response.status_code < 500
+    # 422, not 401: the client is signed in, only a field is wrong.
+    assert response.status_code == 422
     assert "current_password" in response.json["error"]["fields"]
     assert client.get("/api/v1/me", headers=bearer(raw)).status_code == 200
     assert client.post("/api/v1/auth/token", json={"phone": user.phone, "password": PASSWORD}).status_code == 201
@@ -403,3 +404,11 @@ def test_me_reports_hours_and_the_star_level_they_earn(client, make_user, token_
                                               (1000, 4), (1499.99, 4), (1500, 5), (5000, 5)])
 def test_star_levels_start_at_100_300_600_1000_and_1500_hours(hours, stars):
     assert star_level(int(hours * 60)) == stars
+
+
+def test_registering_with_an_unknown_organization_is_a_422_field_error(client):
+    response = client.post("/api/v1/auth/register", json={"phone": "13912340000", "password": PASSWORD,
+                                                          "name": "新人", "organization_id": 999999})
+    assert response.status_code == 422
+    assert "organization_id" in response.json["error"]["fields"]
+    assert client.post("/api/v1/auth/token", json={"phone": "13912340000", "password": PASSWORD}).status_code == 401

@@ -19,7 +19,6 @@ def api_sign_in(client, phone: str, password: str, address: str = "127.0.0.1"):
 
 
 def page_sign_in(client, phone: str, password: str, address: str = "127.0.0.1"):
-    # The token comes from the registration page: the sign-in page itself is throttled once the limit is hit.
     return client.post("/login", data={"phone": phone, "password": password,
                                        "csrf_token": csrf_token(client, "/register")},
                        environ_base={"REMOTE_ADDR": address})
@@ -133,3 +132,12 @@ def test_the_window_is_15_minutes(client, make_user, monkeypatch):
     assert api_sign_in(client, user.phone, PASSWORD).status_code == 429
     clock.offset = 15 * 60 + 1
     assert api_sign_in(client, user.phone, PASSWORD).status_code == 201
+
+
+def test_a_throttled_address_can_still_open_the_sign_in_page(client, make_user):
+    user = make_user()
+    for _ in range(5):
+        api_sign_in(client, user.phone, "wrong-password")
+    assert api_sign_in(client, user.phone, "wrong-password").status_code == 429
+    page = client.get("/login")
+    assert page.status_code == 200 and 'name="csrf_token"' in page.get_data(as_text=True)
