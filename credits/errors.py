@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from flask import Flask, jsonify, redirect, render_template, request, url_for
@@ -11,7 +12,7 @@ from marshmallow import ValidationError
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from werkzeug.exceptions import HTTPException
 
-from credits.extensions import db
+from credits.extensions import db, limiter
 
 log = logging.getLogger(__name__)
 
@@ -120,11 +121,18 @@ def handle_http_exception(exc: HTTPException):
         return error_response(422, "validation_error", str(InvalidInput.message),
                               _flatten_messages(data["messages"]))
     if status == 429:
-        return error_response(429, "rate_limited", str(RateLimited.message))
+        body, status = error_response(429, "rate_limited", str(RateLimited.message))
+        return body, status, _retry_after()
     response = error_response(status, HTTP_CODES.get(status, "error"), exc.description or exc.name)
     if status == 405 and isinstance(response, tuple):
         return response[0], status, {"Allow": ", ".join(exc.valid_methods or [])}
     return response
+
+
+def _retry_after() -> dict[str, str]:
+    """Seconds until the breached limit's window resets (the limiter adds no headers of its own)."""
+    current = limiter.current_limit
+    return {"Retry-After": str(max(1, current.reset_at - int(time.time())))} if current else {}
 
 
 def handle_database_error(exc: DBAPIError):

@@ -175,9 +175,10 @@ def review_many(data):
 
 
 def review_batch(ids: list[int], action: str, reason: str, *, reviewer) -> list[dict]:
-    """Each record in its own savepoint, so one refusal does not undo the others; commits once."""
+    """Each record in its own savepoint, so one refusal does not undo the others; commits once. Records are
+    taken in id order, so two reviewers sweeping overlapping batches lock them in the same order."""
     results = []
-    for record_id in ids:
+    for record_id in sorted(set(ids)):
         try:
             with db.session.begin_nested():
                 record = services.get_record(record_id, viewer=reviewer)

@@ -17,7 +17,7 @@ from typing import Any
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from credits.auth.audit import record_event
@@ -32,7 +32,7 @@ from credits.hours.models import (
     RecordStatus,
     ServiceRecord,
 )
-from credits.ledger.models import SystemAccount, TxKind
+from credits.ledger.models import Account, AccountKind, Entry, SystemAccount, Transaction, TxKind
 from credits.ledger.services import locked_balance, system_account, transfer, user_account
 from credits.projects.models import Claim, ClaimStatus, Project, ProjectStatus
 from credits.projects.services import can_manage
@@ -215,8 +215,11 @@ def check_out(claim: Claim, code: str, *, volunteer: User) -> tuple[ServiceRecor
     _check_code(claim.project, code, now)
     _lock_volunteer(volunteer)
     lapse_open_checkins(volunteer_id=volunteer.id)
+    # Locked, so that the lapse job (which does not take the volunteer lock) cannot lapse the record between
+    # this read and the write below only for the write to bring it back.
     record = db.session.scalars(select(ServiceRecord).where(
-        ServiceRecord.claim_id == claim.id, ServiceRecord.status == RecordStatus.OPEN)).one_or_none()
+        ServiceRecord.claim_id == claim.id, ServiceRecord.status == RecordStatus.OPEN)
+        .with_for_update().execution_options(populate_existing=True)).one_or_none()
     if record is None:
         raise InvalidState(_l("您还没有签到，或签到已超过 12 小时失效，请补录。"))
     end = min(now, claim.project.ends_at)
@@ -243,10 +246,11 @@ def _checkin_minutes_that_day(record: ServiceRecord) -> int:
     return sum(_minutes(max(r.started_at, midnight), min(r.ended_at, day_end)) for r in rows)
 
 
-def lapse_open_checkins(*, volunteer_id: int | None = None) -> int:
+def lapse_open_checkins(*, volunteer_id: int | None = None, now: datetime | None = None) -> int:
     """Open check-ins older than 12 h lapse: no hours (the volunteer may file a manual record)."""
     stmt = (update(ServiceRecord)
-            .where(ServiceRecord.status == RecordStatus.OPEN, ServiceRecord.started_at < utcnow() - LAPSE_AFTER)
+            .where(ServiceRecord.status == RecordStatus.OPEN,
+                   ServiceRecord.started_at < (now or utcnow()) - LAPSE_AFTER)
             .values(status=RecordStatus.LAPSED).execution_options(synchronize_session=False))
     if volunteer_id is not None:
         stmt = stmt.where(ServiceRecord.volunteer_id == volunteer_id)
@@ -383,6 +387,66 @@ def settle(state: CreditState, *, key: str, record: ServiceRecord, actor: User |
                        .execution_options(synchronize_session=False))
     db.session.refresh(state)
     return moved
+
+
+# --- expiry ------------------------------------------------------------------------------------------
+
+
+def expire_due(now: datetime | None = None) -> dict[str, int]:
+    """What `flask credits expire` does for hours and coins: lapse open check-ins older than 12 h and, under
+    policy coin_expiry = end_of_next_year, expire coins issued in year Y at the end of Y+1 (Asia/Shanghai),
+    oldest first. Safe to run again: nothing expires twice. Returns the counts."""
+    now = now or utcnow()
+    counts = {"lapsed_checkins": lapse_open_checkins(now=now), "expired_accounts": 0, "expired_coins": 0}
+    if get_policy()["coin_expiry"] == "end_of_next_year":
+        cutoff = datetime(now.astimezone(local_zone()).year - 1, 1, 1, tzinfo=local_zone())
+        for account_id in db.session.scalars(_expirable(cutoff).with_only_columns(Account.id)).all():
+            if coins := _expire_account(account_id, cutoff):
+                counts["expired_accounts"] += 1
+                counts["expired_coins"] += coins
+    if any(counts.values()):
+        record_event("hours.expire", actor=None, details={**counts, "now": now.isoformat()})
+    return counts
+
+
+def _expirable(cutoff: datetime):
+    """Per volunteer account with coins to expire: (account id, balance, coins expired so far, coins expirable).
+
+    Spending takes the oldest coins first, so what remains of the coins credited before `cutoff` is those coins
+    less everything consumed since (clawbacks, holds net of releases, negative adjustments) less what has
+    expired already — capped by the balance. One aggregate query over the entries."""
+    amount = Entry.amount
+    kind = Transaction.kind
+
+    def total(condition):
+        return func.coalesce(func.sum(case((condition, amount), else_=0)), 0)
+
+    credited = total(kind.in_((TxKind.ISSUE, TxKind.ADJUST)) & (amount > 0) & (Transaction.created_at < cutoff))
+    consumed = -total(kind.in_((TxKind.CLAWBACK, TxKind.HOLD, TxKind.RELEASE))
+                      | ((kind == TxKind.ADJUST) & (amount < 0)))
+    expired = -total(kind == TxKind.EXPIRE)
+    remaining = credited - consumed - expired
+    return (select(Account.id, Account.balance, expired.label("expired"),
+                   case((remaining < Account.balance, remaining), else_=Account.balance).label("expirable"))
+            .select_from(Entry).join(Transaction, Transaction.id == Entry.transaction_id)
+            .join(Account, Account.id == Entry.account_id)
+            .where(Account.kind == AccountKind.VOLUNTEER, Account.balance > 0)
+            .group_by(Account.id, Account.balance).having(remaining > 0).order_by(Account.id))
+
+
+def _expire_account(account_id: int, cutoff: datetime) -> int:
+    """Expire one account's due coins under its row lock; the key (account, cutoff year, coins expired so far)
+    makes a second run, or a concurrent one, post nothing more."""
+    account = db.session.get(Account, account_id)
+    locked_balance(account)  # taken before the sums are read, so they cannot change under us
+    row = db.session.execute(_expirable(cutoff).where(Account.id == account_id)).one_or_none()
+    if row is None or row.expirable <= 0:
+        return 0
+    coins = int(row.expirable)
+    transfer(TxKind.EXPIRE, account, system_account(SystemAccount.EXPIRED), coins, actor=None,
+             memo=f"{cutoff.year - 1} 年及以前发放的公益币到期",
+             idempotency_key=f"expire:{account_id}:{cutoff.year}:{int(row.expired)}")
+    return coins
 
 
 # --- lists -------------------------------------------------------------------------------------------
