@@ -9,8 +9,9 @@ from sqlalchemy import select
 from credits.auth.models import Organization, OrgKind, Role, User
 from credits.auth.services import create_user
 from credits.extensions import db
+from credits.hours import services as service_hours
 from credits.projects import services as projects
-from credits.projects.models import Claim, Project
+from credits.projects.models import Claim, ClaimStatus, Project
 from credits.timeutil import local_zone, utcnow
 
 DEMO_PASSWORD = "gongyi2026"
@@ -83,7 +84,7 @@ DEMO_PROJECTS = {
                    "走街串巷，发现并随手拍下乱停车、乱堆物、破损设施等问题，当场上报网格员。"),
     "elderly": ("赵协调", "“365”关爱空巢老人", "为老服务", "奉城镇卫季村村委会", (7, 9, 0), 3, 6, None,
                 "结对上门陪伴空巢老人：聊天、打扫、代购生活用品，检查水电煤安全。"),
-    "haircut": ("王协调", "爱心理发服务", "便民服务", "奉城镇敬老院", (1, 9, 0), 2, 4, None,
+    "haircut": ("王协调", "爱心理发服务", "便民服务", "奉城镇敬老院", (1, 9, 0), 4, 4, None,
                 "为社区里行动不便的老人免费理发，志愿者负责预约、接送和现场秩序。"),
     "traffic": ("王协调", "文明交通志愿岗", "文明实践", "南奉公路与城中路路口", (4, 7, 0), 2, 8, None,
                 "早高峰在路口劝导行人和非机动车遵守信号灯。"),
@@ -126,10 +127,32 @@ def _seed_projects(users: dict[str, User]) -> None:
     absent = claim("haircut", "刘芳", "陈建国", "吴强")[-1]
     _move_into_past(made["haircut"], at(-6, 9))
     projects.mark_no_show(absent, actor=users["王协调"])
+    _seed_hours(made["haircut"], users)
     publish("traffic")
     claim("traffic", "张晓明", "杨丽")
     projects.cancel_project(made["traffic"], actor=users["王协调"])
     # "sorting" stays a draft
+
+
+def _seed_hours(project: Project, users: dict[str, User]) -> None:
+    """Service records in every review state on last week's project, reviewed through the services so coins,
+    clawbacks and approved minutes are the ledger's own."""
+    reviewer = users["王协调"]
+    claims = {c.volunteer.name: c for c in db.session.scalars(select(Claim).where(
+        Claim.project_id == project.id, Claim.status == ClaimStatus.CONFIRMED))}
+
+    def record(name: str, start_hour: float, end_hour: float, note: str = ""):
+        start = project.starts_at + timedelta(hours=start_hour)
+        return service_hours.file_manual(claims[name], {"started_at": start, "note": note,
+                                                "ended_at": start + timedelta(hours=end_hour - start_hour)},
+                                 volunteer=users[name])
+
+    service_hours.approve(record("刘芳", 0, 2, "理发 6 位老人"), reviewer=reviewer)
+    duplicate = record("刘芳", 2, 3, "整理工具")
+    service_hours.approve(duplicate, reviewer=reviewer)
+    service_hours.revoke(duplicate, "与签到记录重复", reviewer=reviewer)
+    service_hours.reject(record("陈建国", 0, 0.5, "提前到场"), "活动尚未开始", reviewer=reviewer)
+    record("陈建国", 0.5, 3.5, "接送老人、维持秩序")  # waits for review
 
 
 def _move_into_past(project: Project, starts_at: datetime) -> None:
