@@ -418,3 +418,19 @@ def test_review_state_changes_are_refused_in_the_wrong_state(claim, volunteer, c
 def test_record_sources_and_statuses_are_what_the_spec_names():
     assert {s.value for s in RecordSource} == {"checkin", "manual"}
     assert {"pending", "approved", "rejected", "revoked"} <= {s.value for s in RecordStatus}
+
+
+def test_demo_data_has_records_in_every_review_state_and_a_volunteer_with_coins(app):
+    from sqlalchemy import select
+
+    from credits.demo import seed_demo
+    from credits.hours.models import ServiceRecord
+    from credits.ledger.models import Account
+    from credits.ledger.verify import verify_ledger
+
+    seed_demo()
+    db.session.commit()
+    states = set(db.session.scalars(select(ServiceRecord.status)))
+    assert {"pending", "approved", "rejected", "revoked"} <= states
+    assert db.session.scalar(select(Account.balance).where(Account.kind == "volunteer", Account.balance > 0))
+    assert verify_ledger() == []
