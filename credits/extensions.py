@@ -20,6 +20,11 @@ NAMING_CONVENTION = {
 }
 
 
+def sql_list(values) -> str:
+    """An enum's values as an SQL list, for CHECK (column IN (…)) constraints."""
+    return ", ".join(f"'{v}'" for v in values)
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 

@@ -137,6 +137,22 @@ def make_org(app):
 
 
 @pytest.fixture
+def org(make_org):
+    """The organisation that organises the projects of a test."""
+    return make_org("镇卫生院志愿队")
+
+
+@pytest.fixture
+def coordinator(make_user, org):
+    return make_user("coordinator", name="李协调", organization=org)
+
+
+@pytest.fixture
+def volunteer(make_user):
+    return make_user("volunteer", name="张小明")
+
+
+@pytest.fixture
 def token_for(client):
     """A bearer header for a user, obtained through the API as a client would."""
 

@@ -9,14 +9,13 @@ from sqlalchemy import select
 
 from credits.auth import services
 from credits.auth.models import Organization
-from credits.auth.permissions import login_required
+from credits.auth.permissions import BEARER, login_required
 from credits.auth.schemas import MeOut, OrganizationOut, PasswordChangeIn, RegisterIn, TokenIn, TokenOut
 from credits.auth.throttle import login_throttled
 from credits.extensions import db
 from credits.pagination import PageArgs, page_schema, paginate
 
 blp = Blueprint("auth_api", __name__, description="Accounts, tokens and organisations")
-BEARER = [{"bearer": []}]
 
 
 @blp.post("/auth/register")

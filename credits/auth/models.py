@@ -9,7 +9,7 @@ from flask_login import UserMixin
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from credits.extensions import db
+from credits.extensions import db, sql_list
 from credits.timeutil import UTCDateTime, utcnow
 
 
@@ -26,13 +26,10 @@ class OrgKind(StrEnum):
     SOCIAL = "social"  # 社会组织（两新组织）
 
 
-def _in(values) -> str:
-    return ", ".join(f"'{v}'" for v in values)
-
 
 class Organization(db.Model):
     __tablename__ = "organizations"
-    __table_args__ = (CheckConstraint(f"kind IN ({_in(OrgKind)})", name="kind"),)
+    __table_args__ = (CheckConstraint(f"kind IN ({sql_list(OrgKind)})", name="kind"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(120), unique=True)
@@ -42,7 +39,7 @@ class Organization(db.Model):
 
 class UserRole(db.Model):
     __tablename__ = "user_roles"
-    __table_args__ = (CheckConstraint(f"role IN ({_in(Role)})", name="role"),)
+    __table_args__ = (CheckConstraint(f"role IN ({sql_list(Role)})", name="role"),)
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     role: Mapped[str] = mapped_column(String(20), primary_key=True)

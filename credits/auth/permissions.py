@@ -28,3 +28,6 @@ def role_required(*roles: str) -> Callable:
 
 
 login_required = role_required()
+
+# The OpenAPI security requirement of routes that need a bearer token.
+BEARER = [{"bearer": []}]

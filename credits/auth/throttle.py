@@ -1,10 +1,12 @@
-"""Sign-in throttling: 5 failures in 15 minutes per phone and per address, shared by the sign-in page
-and the token endpoint. Only failed attempts are counted (views set g.login_failed)."""
+"""Rate limits: sign-in throttling (5 failures in 15 minutes per phone and per address, shared by the sign-in page
+and the token endpoint; only failed attempts count: views set g.login_failed) and per-user limits on actions that
+bots or guessing would abuse."""
 
 from __future__ import annotations
 
 from flask import current_app, g, request
 from flask_limiter.util import get_remote_address
+from flask_login import current_user
 
 from credits.extensions import limiter
 
@@ -28,3 +30,14 @@ def login_throttled(view):
                                 methods=["POST"])(view)
     return limiter.shared_limit(_limit, scope="login-address", key_func=get_remote_address,
                                 deduct_when=_failed, methods=["POST"])(view)
+
+
+def per_user_limit(config_key: str, scope: str):
+    """A limit from the config, counted per signed-in user and shared by every view it decorates (page and API).
+    Apply it inside the sign-in requirement, so current_user is known."""
+
+    def decorator(view):
+        return limiter.shared_limit(lambda: current_app.config[config_key], scope=scope,
+                                    key_func=lambda: f"user:{current_user.id}")(view)
+
+    return decorator

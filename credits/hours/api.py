@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime, time, timedelta
 
-from flask import current_app
 from flask_login import current_user
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from credits.auth.models import Role
-from credits.auth.permissions import role_required
+from credits.auth.permissions import BEARER, role_required
+from credits.auth.throttle import per_user_limit
 from credits.errors import DomainError
-from credits.extensions import db, limiter
+from credits.extensions import db
 from credits.hours import services
 from credits.hours.schemas import (
     ApprovalOut,
@@ -36,13 +36,10 @@ from credits.projects.services import get_claim, get_project
 from credits.timeutil import local_zone
 
 blp = Blueprint("hours_api", __name__, description="Check-in, service hours, review, wallet, certificates")
-BEARER = [{"bearer": []}]
 
 
-def code_rate_limited(view):
-    """Six-digit codes are guessable only by brute force: limit attempts per user."""
-    return limiter.shared_limit(lambda: current_app.config["CHECKIN_RATE_LIMIT"], scope="checkin",
-                                key_func=lambda: f"user:{current_user.id}")(view)
+# Six-digit codes are guessable only by brute force: attempts are limited per user.
+code_rate_limited = per_user_limit("CHECKIN_RATE_LIMIT", scope="checkin")
 
 
 class RecordPageArgs(PageArgs, RecordListArgs):

@@ -9,7 +9,7 @@ from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, t
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from credits.auth.models import Organization, User
-from credits.extensions import db
+from credits.extensions import db, sql_list
 from credits.projects.models import Claim, Project
 from credits.timeutil import UTCDateTime, utcnow
 
@@ -32,15 +32,12 @@ class RecordSource(StrEnum):
 HOLDING_TIME = (RecordStatus.OPEN.value, RecordStatus.PENDING.value, RecordStatus.APPROVED.value)
 
 
-def _in(values) -> str:
-    return ", ".join(f"'{v}'" for v in values)
-
 
 class ServiceRecord(db.Model):
     __tablename__ = "service_records"
     __table_args__ = (
-        CheckConstraint(f"status IN ({_in(RecordStatus)})", name="status"),
-        CheckConstraint(f"source IN ({_in(RecordSource)})", name="source"),
+        CheckConstraint(f"status IN ({sql_list(RecordStatus)})", name="status"),
+        CheckConstraint(f"source IN ({sql_list(RecordSource)})", name="source"),
         CheckConstraint("ended_at IS NULL OR ended_at > started_at", name="period"),
         CheckConstraint("minutes IS NULL OR (minutes >= 0 AND minutes <= 720)", name="minutes"),
         CheckConstraint("status = 'open' OR status = 'lapsed' OR (ended_at IS NOT NULL AND minutes IS NOT NULL)",

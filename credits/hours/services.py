@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from credits.auth.audit import record_event
 from credits.auth.models import Role, User
+from credits.auth.services import lock_user
 from credits.errors import DomainError, Forbidden, InvalidInput, InvalidState, NotFound
 from credits.extensions import db
 from credits.hours.models import (
@@ -102,10 +103,6 @@ def _own_confirmed_claim(claim: Claim, volunteer: User) -> None:
         raise InvalidState(_l("只有已确认的认领可以记录时长。"))
 
 
-def _lock_volunteer(volunteer: User) -> None:
-    """Serialize one volunteer's records, so two at once cannot both pass the overlap and daily checks."""
-    db.session.execute(select(User.id).where(User.id == volunteer.id).with_for_update())
-
 
 def _local_days(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
     """The parts of [start, end) falling on each local (Asia/Shanghai) calendar day."""
@@ -169,7 +166,7 @@ def _minutes_on_day(volunteer: User, midnight: datetime, exclude_id: int | None)
 def file_manual(claim: Claim, data: dict[str, Any], *, volunteer: User) -> ServiceRecord:
     """A 补录 record: always waits for a coordinator of the organising organisation."""
     _own_confirmed_claim(claim, volunteer)
-    _lock_volunteer(volunteer)
+    lock_user(volunteer)
     start, end = data["started_at"], data["ended_at"]
     minutes = _validate_period(claim.project, volunteer, start, end)
     record = ServiceRecord(claim=claim, volunteer_id=volunteer.id, project_id=claim.project_id,
@@ -189,7 +186,7 @@ def check_in(claim: Claim, code: str, *, volunteer: User) -> ServiceRecord:
     _check_code(project, code, now)
     if not (project.starts_at - CHECKIN_EARLY <= now < project.ends_at):
         raise InvalidState(_l("不在项目时间内，不能签到。"))
-    _lock_volunteer(volunteer)
+    lock_user(volunteer)
     lapse_open_checkins(volunteer_id=volunteer.id)
     start = max(now, project.starts_at)
     if db.session.scalar(select(ServiceRecord.id).where(
@@ -213,7 +210,7 @@ def check_out(claim: Claim, code: str, *, volunteer: User) -> tuple[ServiceRecor
     _own_confirmed_claim(claim, volunteer)
     now = utcnow()
     _check_code(claim.project, code, now)
-    _lock_volunteer(volunteer)
+    lock_user(volunteer)
     lapse_open_checkins(volunteer_id=volunteer.id)
     # Locked, so that the lapse job (which does not take the volunteer lock) cannot lapse the record between
     # this read and the write below only for the write to bring it back.
@@ -232,7 +229,7 @@ def check_out(claim: Claim, code: str, *, volunteer: User) -> tuple[ServiceRecor
     record_event("hours.checkout", record, actor=volunteer, details={"minutes": record.minutes})
     coins = 0
     if get_policy()["auto_approve_checkin"] and _checkin_minutes_that_day(record) <= AUTO_APPROVE_DAILY_MINUTES:
-        coins = _approve(record, reviewer=None)
+        coins = _auto_approve(record)
     return record, coins
 
 
@@ -281,50 +278,54 @@ def _lock_record(record: ServiceRecord) -> None:
     db.session.refresh(record)
 
 
-def approve(record: ServiceRecord, *, reviewer: User) -> int:
-    """Approve a pending record and issue what its rule now owes. Returns the coins issued.
-    Raises Forbidden, InvalidState (also for the second of two simultaneous approvals)."""
+# The review a status comes from, the audit action, and the refusal when the record is not in that state.
+REVIEWS = {
+    RecordStatus.APPROVED: (RecordStatus.PENDING, "hours.approve", _l("只有待审核的记录可以通过。")),
+    RecordStatus.REJECTED: (RecordStatus.PENDING, "hours.reject", _l("只有待审核的记录可以驳回。")),
+    RecordStatus.REVOKED: (RecordStatus.APPROVED, "hours.revoke", _l("只有已通过的记录可以撤销。")),
+}
+
+
+def _review(record: ServiceRecord, status: RecordStatus, *, reviewer: User, reason: str | None = None) -> None:
+    """A coordinator's decision: permission, the record's row lock (so the second of two simultaneous reviews sees
+    the first), then the state change."""
     _require_reviewer(record, reviewer)
     _lock_record(record)
-    if record.status != RecordStatus.PENDING:
-        raise InvalidState(_l("只有待审核的记录可以通过。"))
-    return _approve(record, reviewer=reviewer)
+    if record.status != REVIEWS[status][0]:
+        raise InvalidState(REVIEWS[status][2])
+    _decide(record, status, reviewer=reviewer, reason=reason)
 
 
-def _approve(record: ServiceRecord, *, reviewer: User | None) -> int:
-    record.status = RecordStatus.APPROVED
+def _decide(record: ServiceRecord, status: RecordStatus, *, reviewer: User | None, reason: str | None = None) -> None:
+    record.status = status
+    record.reason = reason if reason is not None else record.reason
     record.reviewed_by_id = reviewer.id if reviewer else None
     record.reviewed_at = utcnow()
     db.session.flush()
-    record_event("hours.approve", record, actor=reviewer, details={"minutes": record.minutes,
-                                                                   "auto": reviewer is None})
+    record_event(REVIEWS[status][1], record, actor=reviewer,
+                 details={"minutes": record.minutes, "reason": reason, "auto": reviewer is None})
+
+
+def approve(record: ServiceRecord, *, reviewer: User) -> int:
+    """Approve a pending record and issue what its rule now owes. Returns the coins issued.
+    Raises Forbidden, InvalidState (also for the second of two simultaneous approvals)."""
+    _review(record, RecordStatus.APPROVED, reviewer=reviewer)
     return _change_minutes(record, record.minutes, event="approve", actor=reviewer)
 
 
+def _auto_approve(record: ServiceRecord) -> int:
+    _decide(record, RecordStatus.APPROVED, reviewer=None)
+    return _change_minutes(record, record.minutes, event="approve", actor=None)
+
+
 def reject(record: ServiceRecord, reason: str, *, reviewer: User) -> ServiceRecord:
-    _require_reviewer(record, reviewer)
-    _lock_record(record)
-    if record.status != RecordStatus.PENDING:
-        raise InvalidState(_l("只有待审核的记录可以驳回。"))
-    record.status = RecordStatus.REJECTED
-    record.reason = reason
-    record.reviewed_by_id, record.reviewed_at = reviewer.id, utcnow()
-    db.session.flush()
-    record_event("hours.reject", record, actor=reviewer, details={"reason": reason})
+    _review(record, RecordStatus.REJECTED, reviewer=reviewer, reason=reason)
     return record
 
 
 def revoke(record: ServiceRecord, reason: str, *, reviewer: User) -> int:
     """Revoke an approved record and claw back what the rule no longer owes. Returns the coins clawed back."""
-    _require_reviewer(record, reviewer)
-    _lock_record(record)
-    if record.status != RecordStatus.APPROVED:
-        raise InvalidState(_l("只有已通过的记录可以撤销。"))
-    record.status = RecordStatus.REVOKED
-    record.reason = reason
-    record.reviewed_by_id, record.reviewed_at = reviewer.id, utcnow()
-    db.session.flush()
-    record_event("hours.revoke", record, actor=reviewer, details={"reason": reason})
+    _review(record, RecordStatus.REVOKED, reviewer=reviewer, reason=reason)
     return -_change_minutes(record, -record.minutes, event="revoke", actor=reviewer)
 
 

@@ -8,7 +8,7 @@ from enum import StrEnum
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from credits.extensions import db
+from credits.extensions import db, sql_list
 from credits.timeutil import UTCDateTime, utcnow
 
 
@@ -36,21 +36,18 @@ class TxKind(StrEnum):
     ADJUST = "adjust"
 
 
-def _in(values) -> str:
-    return ", ".join(f"'{v}'" for v in values)
-
 
 class Account(db.Model):
     __tablename__ = "accounts"
     __table_args__ = (
-        CheckConstraint(f"kind IN ({_in(AccountKind)})", name="kind"),
+        CheckConstraint(f"kind IN ({sql_list(AccountKind)})", name="kind"),
         CheckConstraint(
             "(kind = 'volunteer' AND user_id IS NOT NULL AND merchant_id IS NULL AND system_code IS NULL)"
             " OR (kind = 'merchant' AND merchant_id IS NOT NULL AND user_id IS NULL AND system_code IS NULL)"
             " OR (kind = 'system' AND system_code IS NOT NULL AND user_id IS NULL AND merchant_id IS NULL)",
             name="one_owner",
         ),
-        CheckConstraint(f"system_code IS NULL OR system_code IN ({_in(SystemAccount)})", name="system_code"),
+        CheckConstraint(f"system_code IS NULL OR system_code IN ({sql_list(SystemAccount)})", name="system_code"),
         CheckConstraint("balance >= 0 OR system_code = 'issuance'", name="not_negative"),
         CheckConstraint("entry_count >= 0", name="entry_count"),
     )
@@ -72,7 +69,7 @@ class Account(db.Model):
 class Transaction(db.Model):
     __tablename__ = "ledger_transactions"
     __table_args__ = (
-        CheckConstraint(f"kind IN ({_in(TxKind)})", name="kind"),
+        CheckConstraint(f"kind IN ({sql_list(TxKind)})", name="kind"),
         Index("ix_ledger_transactions_ref", "ref_type", "ref_id"),
     )
 

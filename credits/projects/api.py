@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from flask import current_app
 from flask_login import current_user
 from flask_smorest import Blueprint
 
 from credits.auth.models import Role
-from credits.auth.permissions import role_required
-from credits.extensions import db, limiter
+from credits.auth.permissions import BEARER, role_required
+from credits.auth.throttle import per_user_limit
+from credits.extensions import db
 from credits.pagination import PageArgs, page_schema, paginate
 from credits.projects import services
 from credits.projects.schemas import (
@@ -23,13 +23,10 @@ from credits.projects.schemas import (
 )
 
 blp = Blueprint("projects_api", __name__, description="Projects and claims")
-BEARER = [{"bearer": []}]
 
 
-def claim_rate_limited(view):
-    """Claims are limited per user (bots are the enemy of fairness), shared by the page and the API."""
-    return limiter.shared_limit(lambda: current_app.config["CLAIM_RATE_LIMIT"], scope="claim",
-                                key_func=lambda: f"user:{current_user.id}")(view)
+# Claims are limited per user: bots are the enemy of fairness.
+claim_rate_limited = per_user_limit("CLAIM_RATE_LIMIT", scope="claim")
 
 
 class ProjectPageArgs(PageArgs, ProjectListArgs):

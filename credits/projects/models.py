@@ -9,7 +9,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from credits.auth.models import Organization, User
-from credits.extensions import db
+from credits.extensions import db, sql_list
 from credits.timeutil import UTCDateTime, utcnow
 
 
@@ -30,14 +30,11 @@ class ClaimStatus(StrEnum):
 LIVE_CLAIM = "status IN ('confirmed', 'waitlisted')"
 
 
-def _in(values) -> str:
-    return ", ".join(f"'{v}'" for v in values)
-
 
 class Project(db.Model):
     __tablename__ = "projects"
     __table_args__ = (
-        CheckConstraint(f"status IN ({_in(ProjectStatus)})", name="status"),
+        CheckConstraint(f"status IN ({sql_list(ProjectStatus)})", name="status"),
         CheckConstraint("ends_at > starts_at", name="period"),
         CheckConstraint("capacity >= 1", name="capacity"),
         CheckConstraint("waitlist_capacity >= 0", name="waitlist_capacity"),
@@ -82,7 +79,7 @@ class Project(db.Model):
 class Claim(db.Model):
     __tablename__ = "claims"
     __table_args__ = (
-        CheckConstraint(f"status IN ({_in(ClaimStatus)})", name="status"),
+        CheckConstraint(f"status IN ({sql_list(ClaimStatus)})", name="status"),
         # One live claim per volunteer per project; a cancelled claim does not block claiming again.
         Index("uq_claims_live", "project_id", "volunteer_id", unique=True,
               sqlite_where=text(LIVE_CLAIM), postgresql_where=text(LIVE_CLAIM)),

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from credits.auth.audit import record_event
 from credits.auth.models import Role, User
+from credits.auth.services import lock_user
 from credits.errors import DomainError, Forbidden, InvalidInput, InvalidState, NotFound
 from credits.extensions import db
 from credits.projects.models import Claim, ClaimStatus, Project, ProjectStatus
@@ -218,7 +219,7 @@ def claim(project: Project, *, volunteer: User) -> Claim:
     # In a flash crowd most requests lose; refuse them from the row as read, before any lock or write.
     if project.confirmed_count >= project.capacity and project.waitlist_count >= project.waitlist_capacity:
         raise ProjectFull()
-    _lock_volunteer(volunteer)
+    lock_user(volunteer)
     if db.session.scalar(select(Claim.id).where(Claim.project_id == project.id,
                                                 Claim.volunteer_id == volunteer.id, Claim.status.in_(LIVE))):
         raise AlreadyClaimed()
@@ -328,10 +329,6 @@ def _lock_project(project: Project) -> None:
     db.session.execute(select(Project.id).where(Project.id == project.id).with_for_update())
     db.session.refresh(project)
 
-
-def _lock_volunteer(volunteer: User) -> None:
-    """Serialize one volunteer's claims, so a burst of taps cannot pass the limit checks together."""
-    db.session.execute(select(User.id).where(User.id == volunteer.id).with_for_update())
 
 
 def active_claims(volunteer: User, now: datetime) -> int:

@@ -21,16 +21,6 @@ from credits.ledger.verify import verify_ledger
 from tests.hours.helpers import approve, confirmed_claim, file, revoke, slot, started_project
 
 
-@pytest.fixture
-def coordinator(make_user, make_org):
-    return make_user("coordinator", name="李协调", organization=make_org("镇卫生院志愿队"))
-
-
-@pytest.fixture
-def volunteer(make_user):
-    return make_user("volunteer", name="张小明")
-
-
 def state_of(volunteer, project) -> CreditState:
     state = db.session.get(CreditState, (volunteer.id, project.id))
     db.session.refresh(state)

@@ -20,16 +20,6 @@ from tests.hours.helpers import Clock, approve, confirmed_claim, file, ledger_da
 
 
 @pytest.fixture
-def coordinator(make_user, make_org):
-    return make_user("coordinator", name="李协调", organization=make_org("镇卫生院志愿队"))
-
-
-@pytest.fixture
-def volunteer(make_user):
-    return make_user("volunteer", name="张小明")
-
-
-@pytest.fixture
 def claim(coordinator, volunteer):
     return confirmed_claim(started_project(coordinator, block_minutes=60, coins_per_block=1), volunteer)
 

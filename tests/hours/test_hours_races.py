@@ -96,16 +96,6 @@ def no_crashes(results: list) -> None:
 
 
 @pytest.fixture
-def coordinator(make_user, make_org):
-    return make_user("coordinator", name="李协调", organization=make_org("镇卫生院志愿队"))
-
-
-@pytest.fixture
-def volunteer(make_user):
-    return make_user("volunteer", name="张小明")
-
-
-@pytest.fixture
 def project(coordinator):
     return started_project(coordinator, capacity=50, block_minutes=60, coins_per_block=1)
 

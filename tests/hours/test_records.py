@@ -39,21 +39,6 @@ def refused(fn, *args, **kwargs) -> DomainError:
 
 
 @pytest.fixture
-def org(make_org):
-    return make_org("镇卫生院志愿队")
-
-
-@pytest.fixture
-def coordinator(make_user, org):
-    return make_user("coordinator", name="李协调", organization=org)
-
-
-@pytest.fixture
-def volunteer(make_user):
-    return make_user("volunteer", name="张小明")
-
-
-@pytest.fixture
 def project(coordinator):
     return started_project(coordinator)
 
