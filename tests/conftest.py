@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import contextvars
 import itertools
+import logging
 import os
 import shutil
+import threading
+import time
 
 import pytest
 from flask.testing import FlaskClient
@@ -185,6 +188,34 @@ def login(client):
         return response
 
     return factory
+
+
+class RetryCounter(logging.Handler):
+    """Counts the conflicts `credits.database.retrying` replays (deadlocks, serialization failures, busy)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith("retrying"):
+            with self._lock:
+                self.count += 1
+
+
+@pytest.fixture
+def retries(request):
+    """Counts retries during the test and prints the race's figures (seen with -s)."""
+    logger = logging.getLogger("credits.database")
+    counter, level = RetryCounter(), logger.level
+    logger.addHandler(counter)
+    logger.setLevel(logging.INFO)
+    started = time.perf_counter()
+    yield counter
+    logger.removeHandler(counter)
+    logger.setLevel(level)
+    print(f"\n[race] {request.node.name}: {time.perf_counter() - started:.2f}s, {counter.count} retries")
 
 
 def pytest_report_header(config):

@@ -6,7 +6,6 @@ rules. Each racer is one unit of work in its own application context, committed 
 from __future__ import annotations
 
 import contextlib
-import logging
 import threading
 import time
 from collections import Counter
@@ -27,7 +26,7 @@ from credits.ledger.verify import verify_ledger
 from credits.projects.models import Claim
 from tests.hours.helpers import Clock, at, confirmed_claim, file, slot, started_project
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("retries")]
 
 
 def race(app, jobs: list[Callable[[], object]], *, unit: bool = True) -> tuple[list, float]:
@@ -60,34 +59,6 @@ def race(app, jobs: list[Callable[[], object]], *, unit: bool = True) -> tuple[l
     return results, time.perf_counter() - started
 
 
-class RetryCounter(logging.Handler):
-    """Counts the conflicts `credits.database.retrying` replays (deadlocks, serialization failures, busy)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.count = 0
-        self._lock = threading.Lock()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.getMessage().startswith("retrying"):
-            with self._lock:
-                self.count += 1
-
-
-@pytest.fixture(autouse=True)
-def retries(request):
-    """Counts retries during the test and prints the race's figures (seen with -s)."""
-    logger = logging.getLogger("credits.database")
-    counter, level, disabled = RetryCounter(), logger.level, logger.disabled
-    logger.addHandler(counter)
-    logger.setLevel(logging.INFO)
-    logger.disabled = False  # alembic's fileConfig, run by the migrations, disables loggers that existed then
-    started = time.perf_counter()
-    yield counter
-    logger.removeHandler(counter)
-    logger.setLevel(level)
-    logger.disabled = disabled
-    print(f"\n[race] {request.node.name}: {time.perf_counter() - started:.2f}s, {counter.count} retries")
 
 
 def no_crashes(results: list) -> None:

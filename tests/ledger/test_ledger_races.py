@@ -4,7 +4,6 @@ nothing, and one idempotency key posted twenty times at once makes one transacti
 from __future__ import annotations
 
 import functools
-import logging
 import random
 import threading
 import time
@@ -27,29 +26,6 @@ ACCOUNTS = 5
 OPENING_BALANCE = 100
 
 
-class RetryCounter(logging.Handler):
-    """Counts the retries `credits.database.retrying` logs."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.count = 0
-        self._lock = threading.Lock()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.getMessage().startswith("retrying"):
-            with self._lock:
-                self.count += 1
-
-
-@pytest.fixture
-def retries():
-    logger = logging.getLogger("credits.database")
-    counter, level = RetryCounter(), logger.level
-    logger.addHandler(counter)
-    logger.setLevel(logging.INFO)
-    yield counter
-    logger.removeHandler(counter)
-    logger.setLevel(level)
 
 
 def run_threads(count: int, target) -> list[BaseException]:
