@@ -43,7 +43,7 @@ def create_user_command(phone, name, roles, organization_id, merchant_id, passwo
     except ValidationError as exc:
         raise click.ClickException(f"invalid input: {exc.messages}") from exc
     except DomainError as exc:
-        raise click.ClickException(f"{exc.code}: {exc.message}") from exc
+        raise click.ClickException(f"{exc.code}: {exc.message} {exc.fields or ''}".rstrip()) from exc
     click.echo(f"created user {user.id} {user.phone} ({', '.join(user.roles)}) {user.volunteer_no}")
 
 

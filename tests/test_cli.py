@@ -88,7 +88,7 @@ def test_create_user_with_an_unknown_organization_fails_and_creates_nothing(runn
                          "--organization", "999")
 
     assert result.exit_code != 0
-    assert "not_found" in result.output
+    assert "validation_error" in result.output and "organization_id" in result.output
     assert user_count() == 0
 
 
