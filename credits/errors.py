@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from typing import Any
 
 from flask import Flask, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from marshmallow import ValidationError
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -77,14 +79,51 @@ def wants_json() -> bool:
     return request.path.startswith("/api/") or request.path == "/healthz"
 
 
+# marshmallow's own messages, in the user's language: each English pattern → a message through Babel.
+_MARSHMALLOW_MESSAGES: list[tuple[re.Pattern, Any]] = [(re.compile(pattern), message) for pattern, message in [
+    (r"^Missing data for required field\.$", lambda: _("必填项。")),
+    (r"^Field may not be null\.$", lambda: _("不能为空。")),
+    (r"^Unknown field\.$", lambda: _("无法识别的字段。")),
+    (r"^Invalid (input )?type\.$", lambda: _("输入的类型不正确。")),
+    (r"^Invalid JSON body\.$", lambda: _("请求内容不是有效的 JSON。")),
+    (r"^Not a valid integer\.$", lambda: _("请输入整数。")),
+    (r"^Not a valid string\.$", lambda: _("请输入文字。")),
+    (r"^Not a valid boolean\.$", lambda: _("请输入是或否。")),
+    (r"^Not a valid (datetime|date)\.$", lambda: _("日期或时间的格式不正确。")),
+    (r"^Not a valid list\.$", lambda: _("应为一个列表。")),
+    (r"^Shorter than minimum length (?P<n>\d+)\.$", lambda n: _("至少 %(n)s 个字符。", n=n)),
+    (r"^Longer than maximum length (?P<n>\d+)\.$", lambda n: _("最多 %(n)s 个字符。", n=n)),
+    (r"^Length must be between (?P<a>\d+) and (?P<b>\d+)\.$",
+     lambda a, b: _("长度须在 %(a)s 到 %(b)s 之间。", a=a, b=b)),
+    (r"^Must be greater than or equal to (?P<a>\S+) and less than or equal to (?P<b>\S+)\.$",
+     lambda a, b: _("须在 %(a)s 到 %(b)s 之间。", a=a, b=b)),
+    (r"^Must be greater than or equal to (?P<a>\S+)\.$", lambda a: _("不能小于 %(a)s。", a=a)),
+    (r"^Must be less than or equal to (?P<b>\S+)\.$", lambda b: _("不能大于 %(b)s。", b=b)),
+    (r"^Must be one of: (?P<choices>.+)\.$", lambda choices: _("须为以下之一：%(choices)s。", choices=choices)),
+]]
+
+
+def localize(messages: Any) -> Any:
+    """Field errors with marshmallow's built-in English messages put into the user's language."""
+    if isinstance(messages, dict):
+        return {key: localize(value) for key, value in messages.items()}
+    if isinstance(messages, list):
+        return [localize(value) for value in messages]
+    text = str(messages)
+    for pattern, message in _MARSHMALLOW_MESSAGES:
+        if match := pattern.match(text):
+            return message(**match.groupdict())
+    return text
+
+
 def _flatten_messages(messages: Any) -> dict:
     """webargs nests field errors under the location ("json", "query"); callers want the fields."""
     if isinstance(messages, dict) and set(messages) <= {"json", "query", "form", "headers", "view_args"}:
         merged: dict = {}
         for part in messages.values():
             merged.update(part if isinstance(part, dict) else {"_schema": part})
-        return merged
-    return messages if isinstance(messages, dict) else {"_schema": messages}
+        return localize(merged)
+    return localize(messages if isinstance(messages, dict) else {"_schema": messages})
 
 
 def error_response(status: int, code: str, message: str, fields: dict | None = None,

@@ -8,7 +8,7 @@ from typing import Any
 from flask import render_template, request
 from marshmallow import Schema, ValidationError, fields
 
-from credits.errors import DomainError
+from credits.errors import DomainError, localize
 from credits.extensions import db
 
 FORM_ERROR_STATUSES = frozenset({401, 409, 422})
@@ -41,7 +41,7 @@ def form_view(schema: Schema, template: str, on_valid: Callable[[dict], Any], /,
             return on_valid(schema.load(form_payload(schema)))
         except ValidationError as exc:
             db.session.rollback()
-            errors = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
+            errors = localize(exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages})
         except DomainError as exc:
             if exc.status not in FORM_ERROR_STATUSES:
                 raise

@@ -280,7 +280,7 @@ def test_manual_record_form_files_a_pending_record(signed_in, coordinator, volun
 
 
 @pytest.mark.parametrize("start_hour, end_hour, message", [(11, 9, "结束时间必须晚于开始时间"),
-                                                          (None, 9, "Not a valid datetime")])
+                                                          (None, 9, "日期或时间的格式不正确")])
 def test_bad_manual_input_re_renders_the_form_and_stores_nothing(signed_in, coordinator, volunteer,
                                                                   start_hour, end_hour, message):
     claim = confirmed(started_project(coordinator), volunteer)

@@ -61,3 +61,21 @@ def test_security_headers_are_on_every_response(client):
 def test_language_switch_refuses_to_redirect_off_site(client):
     response = client.get("/lang/en?next=//evil.example/")
     assert response.status_code == 302 and response.headers["Location"] == "/"
+
+
+def test_validation_messages_speak_chinese_by_default_and_english_on_request(client):
+    body = {"phone": "1", "password": "password123", "bogus": 1}
+    fields = client.post("/api/v1/auth/register", json=body).json["error"]["fields"]
+    assert fields["bogus"] == ["无法识别的字段。"] and fields["name"] == ["必填项。"]
+    english = client.post("/api/v1/auth/register", json=body, headers={"Accept-Language": "en"}).json
+    assert english["error"]["fields"]["bogus"] == ["Unknown field."]
+    assert english["error"]["fields"]["name"] == ["Missing data for required field."]
+
+
+def test_range_and_length_messages_carry_their_bounds(app):
+    from credits.errors import localize
+
+    with app.test_request_context("/api/v1/x"):
+        assert localize(["Must be greater than or equal to 1 and less than or equal to 100000."]) == [
+            "须在 1 到 100000 之间。"]
+        assert localize({"title": ["Longer than maximum length 100."]}) == {"title": ["最多 100 个字符。"]}
