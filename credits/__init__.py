@@ -73,6 +73,8 @@ def register_blueprints(app: Flask) -> None:
     from credits.auth.views import bp as auth_bp
     from credits.hours.api import blp as hours_api
     from credits.hours.views import bp as hours_bp
+    from credits.merchants.api import blp as merchants_api
+    from credits.merchants.views import bp as merchants_bp
     from credits.projects.api import blp as projects_api
     from credits.projects.views import bp as projects_bp
     from credits.web.views import bp as web_bp
@@ -82,7 +84,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(admin_bp)
     app.register_blueprint(projects_bp)
     app.register_blueprint(hours_bp)
-    for blp in (auth_api, projects_api, hours_api):
+    app.register_blueprint(merchants_bp)
+    for blp in (auth_api, projects_api, hours_api, merchants_api):
         api.register_blueprint(blp, url_prefix="/api/v1")
 
 
@@ -123,8 +126,9 @@ def register_commands(app: Flask) -> None:
 def register_ledger_checks(app: Flask) -> None:
     """Invariants that features holding coin-related state add to `verify-ledger`."""
     from credits.hours.verify import check_credit_states
+    from credits.merchants.verify import check_escrow
 
-    app.extensions["ledger_checks"] = [check_credit_states]
+    app.extensions["ledger_checks"] = [check_credit_states, check_escrow]
 
 
 def register_retry(app: Flask) -> None:

@@ -91,13 +91,13 @@ def expire_command():
     """Expire what is due: lapsed check-ins and, under the coin_expiry policy, coins. Safe to run repeatedly
     (e.g. hourly from cron); a second run expires nothing more."""
     from credits.hours.services import expire_due
+    from credits.merchants.services import expire_vouchers
     from credits.timeutil import utcnow
 
     now = utcnow()
     counts: dict[str, int] = {}
-    # Vouchers (SPEC 2.4) go here, before coins, so that coins returned from expired vouchers are back in
-    # their accounts when coin expiry runs:
-    #     counts.update(in_transaction(lambda: expire_vouchers(now)))
+    # Vouchers first, so that coins returned from expired vouchers are back in their accounts when coins expire.
+    counts.update(in_transaction(lambda: expire_vouchers(now)))
     counts.update(in_transaction(lambda: expire_due(now)))
     for name, count in counts.items():
         click.echo(f"{name}: {count}")

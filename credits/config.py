@@ -51,6 +51,7 @@ class Config:
     LOGIN_FAILURE_LIMIT = "5 per 15 minutes"
     CLAIM_RATE_LIMIT = "20 per minute"
     CHECKIN_RATE_LIMIT = "10 per minute"
+    REDEEM_RATE_LIMIT = "30 per minute"
 
     API_TITLE = "公益币 API"
     API_VERSION = "v1"

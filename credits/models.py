@@ -3,5 +3,6 @@
 from credits.auth.models import ApiToken, AuditEvent, Organization, User, UserRole  # noqa: F401
 from credits.hours.models import Certificate, CreditState, ServiceRecord  # noqa: F401
 from credits.ledger.models import Account, Entry, Transaction  # noqa: F401
+from credits.merchants.models import Merchant, Service, ServiceDay, Settlement, Voucher  # noqa: F401
 from credits.projects.models import Claim, Project  # noqa: F401
 from credits.settings.models import PolicySetting  # noqa: F401

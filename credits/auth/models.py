@@ -55,7 +55,7 @@ class User(UserMixin, db.Model):
     password_hash: Mapped[str] = mapped_column(String(255))
     organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"), index=True)
     volunteer_no: Mapped[str | None] = mapped_column(String(20), unique=True)
-    merchant_id: Mapped[int | None] = mapped_column(index=True)  # the shop a merchant staff user works for
+    merchant_id: Mapped[int | None] = mapped_column(ForeignKey("merchants.id"), index=True)  # staff's shop
     is_active_user: Mapped[bool] = mapped_column("active", default=True)
     session_version: Mapped[int] = mapped_column(default=1)
     approved_minutes: Mapped[int] = mapped_column(default=0)

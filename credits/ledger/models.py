@@ -55,7 +55,7 @@ class Account(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(20))
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), unique=True)
-    merchant_id: Mapped[int | None] = mapped_column(unique=True)
+    merchant_id: Mapped[int | None] = mapped_column(ForeignKey("merchants.id"), unique=True)
     system_code: Mapped[str | None] = mapped_column(String(20), unique=True)
     balance: Mapped[int] = mapped_column(default=0)
     entry_count: Mapped[int] = mapped_column(default=0)

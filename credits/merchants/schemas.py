@@ -1,0 +1,131 @@
+"""Schemas for merchants, services, vouchers, redemptions and settlements."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from credits.auth.schemas import PASSWORD, PHONE, StripMixin
+from credits.merchants.models import MerchantCategory, VoucherStatus
+from credits.merchants.services import group_code, mask_name, mask_phone, shown_status
+from credits.timeutil import LocalDateTime
+
+
+class MerchantIn(StripMixin, Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    address = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    category = fields.String(required=True, validate=validate.OneOf([c.value for c in MerchantCategory]))
+    description = fields.String(load_default="", validate=validate.Length(max=2000))
+
+
+class StaffIn(StripMixin, Schema):
+    phone = fields.String(required=True, validate=PHONE)
+    name = fields.String(required=True, validate=validate.Length(min=1, max=50))
+    password = fields.String(required=True, validate=PASSWORD, load_only=True)
+
+
+class ServiceIn(StripMixin, Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    description = fields.String(load_default="", validate=validate.Length(max=2000))
+    price = fields.Integer(required=True, validate=validate.Range(min=1, max=100_000))
+    daily_quota = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=0, max=100_000))
+
+
+class ServicePatchIn(StripMixin, Schema):
+    name = fields.String(validate=validate.Length(min=1, max=100))
+    description = fields.String(validate=validate.Length(max=2000))
+    price = fields.Integer(validate=validate.Range(min=1, max=100_000))
+    daily_quota = fields.Integer(allow_none=True, validate=validate.Range(min=0, max=100_000))
+    active = fields.Boolean()
+
+
+class VoucherIn(Schema):
+    service_id = fields.Integer(required=True)
+
+
+class RedeemIn(Schema):
+    code = fields.String(required=True, validate=validate.Length(min=1, max=40))
+
+
+class PeriodArgs(Schema):
+    from_ = fields.Date(data_key="from")
+    to = fields.Date()
+
+
+class SettlementIn(Schema):
+    from_ = fields.Date(required=True, data_key="from")
+    to = fields.Date(required=True)
+
+
+class VoucherListArgs(Schema):
+    status = fields.String(validate=validate.OneOf([s.value for s in VoucherStatus]))
+
+
+class ServiceOut(Schema):
+    id = fields.Integer()
+    merchant_id = fields.Integer()
+    name = fields.String()
+    description = fields.String()
+    price = fields.Integer()
+    daily_quota = fields.Integer(allow_none=True)
+    active = fields.Boolean()
+
+
+class MerchantOut(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    address = fields.String()
+    category = fields.String()
+    description = fields.String()
+    active = fields.Boolean()
+    services = fields.Method("_active_services")
+
+    def _active_services(self, merchant):
+        return ServiceOut(many=True).dump([s for s in merchant.services if s.active])
+
+
+class MerchantRef(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    address = fields.String()
+
+
+class VoucherOut(Schema):
+    id = fields.Integer()
+    code = fields.Function(lambda v: group_code(v.code))
+    coins = fields.Integer()
+    status = fields.Function(shown_status)
+    issued_at = LocalDateTime()
+    expires_at = LocalDateTime()
+    redeemed_at = LocalDateTime(allow_none=True)
+    service = fields.Nested(ServiceOut)
+    merchant = fields.Nested(MerchantRef)
+
+
+class RedemptionOut(Schema):
+    """What merchant staff see: the voucher and a masked volunteer, never the code's owner in full."""
+
+    id = fields.Integer()
+    coins = fields.Integer()
+    status = fields.String()
+    redeemed_at = LocalDateTime(allow_none=True)
+    service = fields.Nested(ServiceOut)
+    volunteer_name = fields.Function(lambda v: mask_name(v.volunteer.name))
+    volunteer_phone = fields.Function(lambda v: mask_phone(v.volunteer.phone))
+
+
+class StatementLineOut(Schema):
+    service_id = fields.Integer()
+    name = fields.String()
+    count = fields.Integer()
+    coins = fields.Integer()
+
+
+class SettlementOut(Schema):
+    id = fields.Integer()
+    merchant_id = fields.Integer()
+    period_from = LocalDateTime()
+    period_to = LocalDateTime()
+    vouchers = fields.Integer()
+    coins = fields.Integer()
+    lines = fields.List(fields.Nested(StatementLineOut))
+    created_at = LocalDateTime()
