@@ -48,8 +48,14 @@ def create_user_command(phone, name, roles, organization_id, merchant_id, passwo
 
 
 def _create(create_user, data, roles, merchant_id):
+    from credits.errors import InvalidInput
+    from credits.merchants.models import Merchant
+
+    merchant = db.session.get(Merchant, merchant_id) if merchant_id is not None else None
+    if merchant_id is not None and merchant is None:
+        raise InvalidInput(fields={"merchant": ["no such shop"]})
     user = create_user(roles=roles, **data)
-    user.merchant_id = merchant_id
+    user.merchant_id = merchant.id if merchant else None
     db.session.flush()
     return user
 

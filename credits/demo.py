@@ -10,6 +10,9 @@ from credits.auth.models import Organization, OrgKind, Role, User
 from credits.auth.services import create_user
 from credits.extensions import db
 from credits.hours import services as service_hours
+from credits.ledger.models import SystemAccount, TxKind
+from credits.ledger.services import system_account, transfer, user_account
+from credits.merchants import services as merchants
 from credits.projects import services as projects
 from credits.projects.models import Claim, ClaimStatus, Project
 from credits.timeutil import local_zone, utcnow
@@ -70,6 +73,7 @@ def seed_demo() -> bool:
         users[name] = create_user(phone=phone, name=name, password=DEMO_PASSWORD, roles=[Role.VOLUNTEER],
                                   organization_id=orgs[org_name].id)
     _seed_projects(users)
+    _seed_merchants(users)
     return True
 
 
@@ -166,3 +170,50 @@ def _move_into_past(project: Project, starts_at: datetime) -> None:
     for c in db.session.scalars(select(Claim).where(Claim.project_id == project.id)):
         c.created_at = c.confirmed_at = project.publish_at + timedelta(seconds=30 + c.id)
     db.session.flush()
+
+
+# The shops of 奉城老街 that take 公益币, with the four services of the report: name, address, category,
+# description, [(service, price, daily quota)]
+DEMO_MERCHANTS = [
+    ("奉城老街洗车行", "奉城老街 18 号", "car_wash", "手工精洗，老街口停车方便。",
+     [("洗车", 20, None), ("内饰清洁", 40, 3)]),
+    ("小太阳早教中心", "奉城老街 56 号二楼", "early_education", "0–6 岁亲子早教。",
+     [("早教体验课", 50, 5)]),
+    ("童趣儿童摄影", "奉城老街 72 号", "children_photography", "儿童写真、全家福。",
+     [("儿童摄影", 80, 2)]),
+    ("丽人美容美发", "奉城老街 101 号", "hair_beauty", "洗剪吹、护理。",
+     [("美容美发", 30, 10)]),
+]
+DEMO_GRANTS = {"李志愿": 200, "张晓明": 200}
+
+
+def _seed_merchants(users: dict[str, User]) -> None:
+    """Shops and services onboarded by a coordinator, a staff member at the first shop, coins for two volunteers
+    (an admin adjustment) and vouchers in every state, all through the services."""
+    coordinator, admin, staff = users["王协调"], users["管理员"], users["陈店员"]
+    shops = []
+    for name, address, category, text, offered in DEMO_MERCHANTS:
+        shop = merchants.create_merchant({"name": name, "address": address, "category": category,
+                                          "description": text}, actor=coordinator)
+        for service, price, quota in offered:
+            merchants.create_service(shop, {"name": service, "price": price, "daily_quota": quota},
+                                     actor=coordinator)
+        shops.append(shop)
+    staff.merchant_id = shops[0].id
+    db.session.flush()
+    for name, coins in DEMO_GRANTS.items():
+        transfer(TxKind.ADJUST, system_account(SystemAccount.ISSUANCE), user_account(users[name].id), coins,
+                 actor=admin, memo="演示：社区表彰奖励")
+
+    def service(shop: int, index: int = 0):
+        return shops[shop].services[index]
+
+    li, zhang = users["李志愿"], users["张晓明"]
+    merchants.redeem(merchants.take_voucher(service(0), volunteer=li), staff=staff)  # redeemed today
+    merchants.take_voucher(service(3), volunteer=li)  # issued
+    merchants.take_voucher(service(0), volunteer=zhang)  # issued, for the till to redeem
+    merchants.cancel_voucher(merchants.take_voucher(service(1), volunteer=zhang), volunteer=zhang)
+    expired = merchants.take_voucher(service(2), volunteer=zhang)
+    expired.expires_at = utcnow() - timedelta(hours=1)
+    db.session.flush()
+    merchants.expire_if_due(expired)

@@ -140,6 +140,22 @@ def make_org(app):
 
 
 @pytest.fixture
+def make_merchant(app):
+    """Create and commit a shop of the commercial street: make_merchant(name=...)."""
+    from credits.merchants.models import Merchant
+
+    counter = itertools.count(1)
+
+    def factory(name: str | None = None, category: str = "car_wash"):
+        merchant = Merchant(name=name or f"测试商户{next(counter)}", address="奉城老街", category=category)
+        db.session.add(merchant)
+        db.session.commit()
+        return merchant
+
+    return factory
+
+
+@pytest.fixture
 def org(make_org):
     """The organisation that organises the projects of a test."""
     return make_org("镇卫生院志愿队")

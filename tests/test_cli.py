@@ -44,13 +44,22 @@ def test_create_user_records_an_audit_event_from_the_cli(runner):
     assert (event.address, event.details) == ("cli", {"roles": ["admin"]})
 
 
-def test_create_user_assigns_merchant_staff_to_their_shop(runner):
+def test_create_user_assigns_merchant_staff_to_their_shop(runner, make_merchant):
+    shop = make_merchant()
     result = create_user(runner, "--phone", "13712345678", "--name", "陈店员", "--role", "merchant",
-                         "--merchant", "42")
+                         "--merchant", str(shop.id))
 
     assert result.exit_code == 0, result.output
     user = db.session.scalars(select(User).where(User.phone == "13712345678")).one()
-    assert (user.roles, user.merchant_id) == (["merchant"], 42)
+    assert (user.roles, user.merchant_id) == (["merchant"], shop.id)
+
+
+def test_create_user_for_an_unknown_shop_fails_and_creates_nothing(runner):
+    result = create_user(runner, "--phone", "13712345678", "--name", "陈店员", "--role", "merchant",
+                         "--merchant", "424242")
+
+    assert result.exit_code != 0 and "merchant" in result.output
+    assert user_count() == 0
 
 
 def test_create_user_prompts_twice_for_the_password_without_password_stdin(runner):

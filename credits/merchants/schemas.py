@@ -10,6 +10,15 @@ from credits.merchants.services import group_code, mask_name, mask_phone, shown_
 from credits.timeutil import LocalDateTime
 
 
+class WholeNumber(fields.Integer):
+    """An integer that refuses 2.5 instead of truncating it to 2: coins and quotas are whole numbers."""
+
+    def _validated(self, value):
+        if isinstance(value, float) and not value.is_integer():
+            raise self.make_error("invalid", input=value)
+        return super()._validated(value)
+
+
 class MerchantIn(StripMixin, Schema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=100))
     address = fields.String(required=True, validate=validate.Length(min=1, max=200))
@@ -26,15 +35,15 @@ class StaffIn(StripMixin, Schema):
 class ServiceIn(StripMixin, Schema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=100))
     description = fields.String(load_default="", validate=validate.Length(max=2000))
-    price = fields.Integer(required=True, validate=validate.Range(min=1, max=100_000))
-    daily_quota = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=0, max=100_000))
+    price = WholeNumber(required=True, validate=validate.Range(min=1, max=100_000))
+    daily_quota = WholeNumber(load_default=None, allow_none=True, validate=validate.Range(min=0, max=100_000))
 
 
 class ServicePatchIn(StripMixin, Schema):
     name = fields.String(validate=validate.Length(min=1, max=100))
     description = fields.String(validate=validate.Length(max=2000))
-    price = fields.Integer(validate=validate.Range(min=1, max=100_000))
-    daily_quota = fields.Integer(allow_none=True, validate=validate.Range(min=0, max=100_000))
+    price = WholeNumber(validate=validate.Range(min=1, max=100_000))
+    daily_quota = WholeNumber(allow_none=True, validate=validate.Range(min=0, max=100_000))
     active = fields.Boolean()
 
 

@@ -293,6 +293,19 @@ def find_voucher(code: str) -> Voucher:
     return voucher
 
 
+def preview_redeem(voucher: Voucher, *, staff: User) -> Voucher:
+    """What the till shows before staff confirm: the same refusals as `redeem`, changing nothing.
+    Raises Forbidden, WrongMerchant, VoucherRedeemed, VoucherExpired, VoucherCancelled."""
+    if not staff.has_role(Role.MERCHANT) or staff.merchant_id is None:
+        raise Forbidden()
+    if voucher.merchant_id != staff.merchant_id:
+        raise WrongMerchant()
+    status = VoucherStatus(shown_status(voucher))
+    if status != VoucherStatus.ISSUED:
+        raise VOUCHER_REFUSALS[status]()
+    return voucher
+
+
 def redeem(voucher: Voucher, *, staff: User, idempotency_key: str | None = None) -> Voucher:
     """Staff of the voucher's shop redeem it: escrow pays the merchant. Exactly once, even when two tills scan it
     at the same instant (the row lock makes the second see `redeemed`); a retry with the same Idempotency-Key

@@ -3,8 +3,6 @@ after every step the ledger verifies clean and every balance equals the model's.
 
 from __future__ import annotations
 
-import itertools
-
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -18,7 +16,6 @@ from credits.ledger.services import merchant_account, system_account, transfer, 
 from credits.ledger.verify import verify_ledger
 
 VOLUNTEERS = 3
-_merchant_ids = itertools.count(9000)
 
 volunteer_index = st.integers(min_value=0, max_value=VOLUNTEERS - 1)
 # Rules draw amounts up to a little above the source's balance, so some moves must be refused; `overdraw`
@@ -31,12 +28,13 @@ class LedgerMachine(RuleBasedStateMachine):
     example in the test, so the model starts from their balances at the example's start (escrow's is 0)."""
 
     make_user = None  # set by the test: the make_user fixture
+    make_merchant = None  # set by the test: the make_merchant fixture
     outcomes: dict[str, int] = {}  # set by the test: how many moves were posted and refused
 
     def __init__(self) -> None:
         super().__init__()
         self.volunteers = [user_account(type(self).make_user().id) for _ in range(VOLUNTEERS)]
-        self.merchant = merchant_account(next(_merchant_ids))
+        self.merchant = merchant_account(type(self).make_merchant().id)
         self.issuance = system_account(SystemAccount.ISSUANCE)
         self.escrow = system_account(SystemAccount.ESCROW)
         db.session.commit()
@@ -120,14 +118,18 @@ class LedgerMachine(RuleBasedStateMachine):
 
 
 @pytest.mark.slow
-def test_random_issue_hold_release_transfer_redeem_sequences_keep_the_ledger_sound(app, make_user):
+def test_random_issue_hold_release_transfer_redeem_sequences_keep_the_ledger_sound(app, make_user, make_merchant):
+    # The machine holds coins in escrow without vouchers: only the ledger's own invariants apply, not those the
+    # features add (escrow == outstanding vouchers).
+    app.extensions["ledger_checks"] = []
     # The system accounts exist before any example's accounts, so account ids (and hence the order in which
     # a transaction updates its accounts) compare the same way in every example and in every replay.
     system_account(SystemAccount.ISSUANCE)
     system_account(SystemAccount.ESCROW)
     db.session.commit()
     outcomes = {"posted": 0, "refused": 0}
-    machine = type("Ledger", (LedgerMachine,), {"make_user": staticmethod(make_user), "outcomes": outcomes})
+    machine = type("Ledger", (LedgerMachine,), {"make_user": staticmethod(make_user),
+                                                  "make_merchant": staticmethod(make_merchant), "outcomes": outcomes})
     run_state_machine_as_test(machine, settings=settings(
         max_examples=25, stateful_step_count=20, deadline=None,
         suppress_health_check=[HealthCheck.too_slow]))

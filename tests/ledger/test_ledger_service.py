@@ -205,9 +205,9 @@ def test_system_accounts_other_than_issuance_cannot_go_negative(app, volunteer, 
     assert stored_balance(account) == 0
 
 
-def test_volunteer_and_merchant_accounts_cannot_go_negative(app, volunteer):
+def test_volunteer_and_merchant_accounts_cannot_go_negative(app, volunteer, make_merchant):
     alice = volunteer()
-    shop = merchant_account(7)
+    shop = merchant_account(make_merchant().id)
     issue(alice, 5)
     transfer(TxKind.ADJUST, alice, shop, 5)
     db.session.commit()

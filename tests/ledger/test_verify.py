@@ -86,11 +86,11 @@ def label(account: Account) -> str:
 
 
 @pytest.fixture
-def ledger(app, make_user):
+def ledger(app, make_user, make_merchant):
     """A small sound ledger: two volunteers, coins issued, one held in escrow, one redeemed at a shop."""
     alice, bob = user_account(make_user().id), user_account(make_user().id)
     issuance, escrow = system_account(SystemAccount.ISSUANCE), system_account(SystemAccount.ESCROW)
-    shop = merchant_account(1)
+    shop = merchant_account(make_merchant().id)
     transfer(TxKind.ISSUE, issuance, alice, 10)
     transfer(TxKind.ISSUE, issuance, bob, 6)
     transfer(TxKind.ADJUST, alice, bob, 3)
