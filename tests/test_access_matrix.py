@@ -20,6 +20,10 @@ import pytest
 
 from credits.extensions import db
 from credits.hours import services as hours
+from credits.ledger.models import SystemAccount, TxKind
+from credits.ledger.services import system_account, transfer, user_account
+from credits.merchants import services as merchants
+from credits.merchants.models import Service, Voucher
 from credits.projects import services as projects
 from credits.timeutil import utcnow
 
@@ -36,6 +40,7 @@ class World:
     users: dict[str, Any]
     organization: Any
     other_organization: Any
+    shops: dict[str, Any] = field(default_factory=dict)  # "merchant" and "other_merchant" → their shop
     objects: dict[str, Any] = field(default_factory=dict)
 
     def url(self, path: str) -> str:
@@ -54,6 +59,7 @@ Body = dict | Callable[[World, Any], dict] | None
 class Row:
     expected: dict[str, int]
     body: Body = None
+    query: dict | None = None  # the query string, for routes that need one
 
     def body_for(self, world: World, user) -> dict | None:
         return self.body(world, user) if callable(self.body) else self.body
@@ -130,11 +136,59 @@ def _new_project(_world: World, _user) -> dict:
             "ends_at": (now + timedelta(days=2, hours=2)).isoformat()}
 
 
+def _merchant(world: World) -> int:
+    """`merchant`'s shop (built with the world, as staff need a shop to belong to)."""
+    return world.shops["merchant"].id
+
+
+def _service(world: World) -> int:
+    """A 5-coin service of that shop; both volunteers get 20 coins to spend on it."""
+    shop = world.shops["merchant"]
+    service = merchants.create_service(shop, {"name": "精洗", "description": "", "price": 5, "daily_quota": None},
+                                       actor=world.users["coordinator"])
+    for actor in VOLUNTEERS:
+        transfer(TxKind.ADJUST, system_account(SystemAccount.ISSUANCE), user_account(world.users[actor].id), 20,
+                 memo="test")
+    db.session.commit()
+    return service.id
+
+
+def _voucher(world: World) -> int:
+    """The volunteer's issued voucher for that service."""
+    service = db.session.get(Service, world.object_id("service_id"))
+    voucher = merchants.take_voucher(service, volunteer=world.users["volunteer"])
+    db.session.commit()
+    return voucher.id
+
+
+def _voucher_code(world: World, _user) -> dict:
+    return {"code": merchants.group_code(db.session.get(Voucher, world.object_id("voucher_id")).code)}
+
+
+def _taking(world: World, _user) -> dict:
+    return {"service_id": world.object_id("service_id")}
+
+
+ALL_TIME = {"from": "2000-01-01", "to": "2099-12-31"}
+
+
+def _redeemed_period(world: World, _user) -> dict:
+    """A period in which `merchant`'s shop redeemed the volunteer's voucher, so there is something to settle."""
+    voucher = db.session.get(Voucher, world.object_id("voucher_id"))
+    if voucher.status == "issued":
+        merchants.redeem(voucher, staff=world.users["merchant"])
+        db.session.commit()
+    return ALL_TIME
+
+
 # Path parameter name → a builder that creates the object and returns its id.
 PATH_OBJECTS: dict[str, Callable[[World], int]] = {
     "project_id": _project,
     "claim_id": _claim,
     "record_id": _record,
+    "merchant_id": _merchant,
+    "service_id": _service,
+    "voucher_id": _voucher,
 }
 VOLUNTEERS = ("volunteer", "other_volunteer")
 
@@ -179,6 +233,25 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/api/v1/me/transactions"): Row(only(200, *VOLUNTEERS)),
     ("POST", "/api/v1/me/certificates"): Row(only(409, *VOLUNTEERS),  # no approved hours yet
                                              body={"from": "2026-01-01", "to": "2026-12-31"}),
+    # Merchants: anyone browses; coordinators onboard shops and staff; a shop's staff (and coordinators) manage its
+    # services and see its redemptions; staff of another shop are refused (403), or told wrong_merchant (409).
+    ("GET", "/api/v1/merchants"): Row(expect(200)),
+    ("POST", "/api/v1/merchants"): Row(only(201, "coordinator"), body={
+        "name": "童趣摄影", "address": "奉城镇北街8号", "category": "children_photography"}),
+    ("POST", "/api/v1/merchants/<merchant_id>/staff"): Row(
+        only(201, "coordinator"), body={"phone": "13987654321", "name": "新店员", "password": PASSWORD}),
+    ("POST", "/api/v1/merchants/<merchant_id>/services"): Row(only(201, "merchant", "coordinator"),
+                                                              body={"name": "打蜡", "price": 5}),
+    ("PATCH", "/api/v1/services/<service_id>"): Row(only(200, "merchant", "coordinator"), body={"price": 6}),
+    ("GET", "/api/v1/merchants/<merchant_id>/redemptions"): Row(only(200, "merchant", "coordinator")),
+    ("GET", "/api/v1/merchants/<merchant_id>/statement"): Row(only(200, "merchant", "coordinator", "admin"),
+                                                              query=ALL_TIME),
+    ("POST", "/api/v1/merchants/<merchant_id>/settlements"): Row(only(201, "admin"), body=_redeemed_period),
+    # Vouchers: volunteers take them and cancel their own; only the voucher's shop redeems it.
+    ("POST", "/api/v1/vouchers"): Row(only(201, *VOLUNTEERS), body=_taking),
+    ("GET", "/api/v1/me/vouchers"): Row(only(200, *VOLUNTEERS)),
+    ("POST", "/api/v1/vouchers/<voucher_id>/cancel"): Row(only(200, "volunteer", other_volunteer=404)),
+    ("POST", "/api/v1/redemptions"): Row(only(200, "merchant", other_merchant=409), body=_voucher_code),
 }
 
 
@@ -223,10 +296,14 @@ def world(make_user, make_org) -> World:
         "other_merchant": make_user("merchant", name="店员乙"),
         "admin": make_user("admin", name="管理员"),
     }
-    # Until shops exist as rows, a staff user's shop is just the number on their account.
-    users["merchant"].merchant_id, users["other_merchant"].merchant_id = 1, 2
+    # Each staff user works at a shop of their own: `merchant` at the shop the objects belong to.
+    shops = {}
+    for actor, name in (("merchant", "阳光洗车"), ("other_merchant", "好孩子早教")):
+        shops[actor] = merchants.create_merchant({"name": name, "address": "奉城镇南街", "category": "other"},
+                                                 actor=users["coordinator"])
+        users[actor].merchant_id = shops[actor].id
     db.session.commit()
-    return World(users=users, organization=org, other_organization=other_org)
+    return World(users=users, organization=org, other_organization=other_org, shops=shops)
 
 
 CELLS = [(method, path, actor) for (method, path) in ROUTES for actor in ACTORS]
@@ -240,7 +317,7 @@ def test_actor_gets_the_expected_status(client, world, token_for, method, path, 
     headers = token_for(user) if user else {}
     url = world.url(path)
     body = row.body_for(world, user)
-    response = client.open(url, method=method, json=body, headers=headers)
+    response = client.open(url, method=method, json=body, headers=headers, query_string=row.query)
     expected = row.expected[actor]
     assert response.status_code == expected, (
         f"{method} {url} as {actor}: {response.status_code}, expected {expected}: "
