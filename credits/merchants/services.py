@@ -215,22 +215,24 @@ def take_voucher(service: Service, *, volunteer: User, idempotency_key: str | No
     now = utcnow()
     _expire_due_of(volunteer, now)  # lazily: coins of the volunteer's expired vouchers come back first
     day = _local_day(now)
-    _take_quota(service, day)
     voucher = Voucher(code=new_code(), volunteer_id=volunteer.id, service_id=service.id,
                       merchant_id=service.merchant_id, coins=service.price, day=day, issued_at=now,
                       expires_at=now + timedelta(days=get_policy()["voucher_ttl_days"]), issue_key=issue_key)
     try:
+        # One savepoint for the quota place, the voucher and the hold: a refusal of any leaves none of them.
         with db.session.begin_nested():
+            _take_quota(service, day)
             db.session.add(voucher)
+            db.session.flush()
+            transfer(TxKind.HOLD, user_account(volunteer.id), system_account(SystemAccount.ESCROW), voucher.coins,
+                     actor=volunteer, memo=f"兑换 {service.merchant.name} {service.name}",
+                     ref=("voucher", voucher.id), idempotency_key=f"voucher:{voucher.id}:hold")
     except IntegrityError:
         # The same key from a concurrent retry committed first (a code collision at 60 bits is not a concern).
         first = _voucher_by(Voucher.issue_key, issue_key) if issue_key else None
         if first is None:
             raise
         return first
-    transfer(TxKind.HOLD, user_account(volunteer.id), system_account(SystemAccount.ESCROW), voucher.coins,
-             actor=volunteer, memo=f"兑换 {service.merchant.name} {service.name}", ref=("voucher", voucher.id),
-             idempotency_key=f"voucher:{voucher.id}:hold")
     record_event("voucher.issue", voucher, actor=volunteer, details={"service_id": service.id,
                                                                      "coins": voucher.coins})
     return voucher

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from credits.database import in_transaction
-from credits.errors import DomainError
+from credits.errors import DomainError, InsufficientBalance
 from credits.extensions import db
 from credits.hours.api import local_day_range
 from credits.ledger.models import SystemAccount, Transaction
@@ -123,6 +123,17 @@ def test_insufficient_balance_writes_nothing(volunteer, shop, coordinator):
     assert vouchers_count() == 0
     assert quota_taken(service) in (None, 0)
     assert balance_of(user_id=volunteer.id) == 2 and escrow() == 0
+    assert verify_ledger() == []
+
+
+def test_a_refused_voucher_leaves_nothing_even_for_a_caller_that_commits_afterwards(volunteer, shop, coordinator):
+    give(volunteer, 2)
+    service = make_service(shop, coordinator, price=3, daily_quota=5)
+    with pytest.raises(InsufficientBalance):
+        merchants.take_voucher(service, volunteer=volunteer)
+    db.session.commit()  # the caller carries on: the savepoint already undid the quota place and the voucher
+    assert vouchers_count() == 0
+    assert quota_taken(service) in (None, 0)
     assert verify_ledger() == []
 
 
