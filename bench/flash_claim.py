@@ -1,0 +1,577 @@
+"""Flash-claim benchmark (秒抢): a flash crowd of volunteers claims one project the moment it opens.
+
+Starts gunicorn against a scratch database, creates one project (capacity 100, waitlist 100) and 2,000 volunteers
+with API tokens, publishes the project to open a few seconds later, and fires every claim at once from a separate
+load-generator process (asyncio, one connection per request, N concurrent clients). The same server answers
+GET /healthz with the same concurrency and request count before and after the claims, for the ratio. It prints
+throughput, latency percentiles and outcome counts, checks the database, and exits non-zero when any assertion
+fails (see bench/README.md).
+
+    .venv/bin/python bench/flash_claim.py                 # PostgreSQL database credits_bench, 4 workers
+    .venv/bin/python bench/flash_claim.py --db sqlite     # a temporary SQLite file
+
+Only for 127.0.0.1: the script drops and recreates the schema of the database it is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/credits_bench"
+PASSWORD = "bench-password-2024"
+APPLICATION_NAME = "flash_claim"  # tags the app's PostgreSQL connections, to count their CPU
+WARMUP_VOLUNTEERS = 60  # extra volunteers who claim a small warm-up project, so every worker has run the claim path
+
+
+# --- load generator (runs in its own process) ----------------------------------------------------------------
+
+
+def _request_bytes(method: str, path: str, token: str | None) -> bytes:
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {HOST}", "Connection: close", "Accept: application/json",
+             "User-Agent: flash-claim-bench"]
+    if token:
+        lines.append(f"Authorization: Bearer {token}")
+    if method == "POST":
+        lines += ["Content-Type: application/json", "Content-Length: 0"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def _parse_response(raw: bytes) -> tuple[int, dict | None]:
+    head, _, body = raw.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    if b"transfer-encoding: chunked" in head.lower():
+        decoded, rest = b"", body
+        while rest:
+            size_line, _, rest = rest.partition(b"\r\n")
+            size = int(size_line.split(b";")[0], 16)
+            if size == 0:
+                break
+            decoded, rest = decoded + rest[:size], rest[size + 2:]
+        body = decoded
+    try:
+        return status, json.loads(body) if body else None
+    except ValueError:
+        return status, None
+
+
+async def _one(port: int, payload: bytes, timeout: float) -> tuple[int, dict | None, str | None]:
+    writer = None
+    try:
+        async with asyncio.timeout(timeout):
+            reader, writer = await asyncio.open_connection(HOST, port)
+            writer.write(payload)
+            await writer.drain()
+            raw = await reader.read()  # Connection: close, so the response ends at EOF
+        status, body = _parse_response(raw)
+        return status, body, None
+    except (OSError, TimeoutError, ValueError, IndexError) as exc:
+        return 0, None, type(exc).__name__
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+async def _fire(spec: dict) -> dict:
+    """Send every request of the spec with `concurrency` clients, all released at `start_at` (epoch seconds)."""
+    port, timeout = spec["port"], spec["timeout"]
+    payloads = [_request_bytes(r["method"], r["path"], r.get("token")) for r in spec["requests"]]
+    results: list = [None] * len(payloads)
+    queue = iter(range(len(payloads)))
+    go = asyncio.Event()
+
+    async def client() -> None:
+        await go.wait()
+        for i in queue:
+            t0 = time.perf_counter()
+            status, body, error = await _one(port, payloads[i], timeout)
+            t1 = time.perf_counter()
+            body = body if isinstance(body, dict) else {}
+            code = (body.get("error") or {}).get("code") if status >= 400 else body.get("status")
+            results[i] = {"status": status, "code": error or code, "latency": t1 - t0, "done": t1 - t_start,
+                          "id": body.get("id"), "waitlist_position": body.get("waitlist_position")}
+
+    tasks = [asyncio.create_task(client()) for _ in range(spec["concurrency"])]
+    late, t_start = 0.0, 0.0
+    if spec.get("start_at"):
+        await asyncio.sleep(max(0.0, spec["start_at"] - time.time() - 0.02))
+        while time.time() < spec["start_at"]:
+            await asyncio.sleep(0.001)
+        late = time.time() - spec["start_at"]
+    t_start = time.perf_counter()
+    go.set()
+    await asyncio.gather(*tasks)
+    return {"elapsed": time.perf_counter() - t_start, "late": late, "results": results}
+
+
+def loadgen_main() -> None:
+    """`flash_claim.py --loadgen`: read a spec as JSON on stdin, write the results as JSON on stdout."""
+    spec = json.load(sys.stdin)
+    json.dump(asyncio.run(_fire(spec)), sys.stdout)
+
+
+def run_loadgen(spec: dict, *, limit: float) -> dict:
+    proc = subprocess.run([sys.executable, __file__, "--loadgen"], input=json.dumps(spec), capture_output=True,
+                          text=True, timeout=limit, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"load generator failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout)
+
+
+# --- figures ---------------------------------------------------------------------------------------------------
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    """Nearest-rank percentile of an ascending list."""
+    if not sorted_values:
+        return float("nan")
+    rank = max(1, min(len(sorted_values), round(q / 100 * len(sorted_values) + 0.5)))
+    return sorted_values[rank - 1]
+
+
+def summarise(*runs: dict) -> dict:
+    """Throughput and latency over one or more runs of a phase (healthz runs before and after the claims)."""
+    latencies = sorted(r["latency"] for run in runs for r in run["results"])
+    elapsed = sum(run["elapsed"] for run in runs)
+    return {"requests": len(latencies), "elapsed_s": elapsed, "rps": len(latencies) / elapsed,
+            "p50_ms": percentile(latencies, 50) * 1000, "p95_ms": percentile(latencies, 95) * 1000,
+            "p99_ms": percentile(latencies, 99) * 1000, "max_ms": latencies[-1] * 1000 if latencies else 0.0}
+
+
+def outcome(result: dict) -> str:
+    if result["status"] == 201 and result["code"] in ("confirmed", "waitlisted"):
+        return result["code"]
+    if result["status"] == 409 and result["code"] == "project_full":
+        return "project_full"
+    return "other"
+
+
+def timeline(run: dict) -> dict:
+    """When the places were all handed out, and how fast the refusals came after that."""
+    won = [r["done"] for r in run["results"] if r["status"] == 201]
+    settled = max(won, default=0.0)
+    after = sum(1 for r in run["results"] if r["done"] > settled)
+    rest = run["elapsed"] - settled
+    return {"places_settled_s": settled, "refusals_after": after, "refusal_rps": after / rest if rest > 0 else 0.0}
+
+
+# --- database --------------------------------------------------------------------------------------------------
+
+
+def prepare(args, app) -> dict:
+    """A fresh schema, a coordinator with an organisation, a draft project, a warm-up project that is open now,
+    and the volunteers with tokens (bulk inserted: one password hash for all, computed once)."""
+    from flask_migrate import upgrade
+    from sqlalchemy import insert, select, update
+
+    from credits.auth import services as auth
+    from credits.auth.models import ApiToken, Organization, Role, User, UserRole
+    from credits.auth.passwords import hash_password
+    from credits.extensions import db
+    from credits.projects import services as projects
+    from credits.timeutil import utcnow
+
+    with app.app_context():
+        if db.engine.dialect.name == "postgresql":
+            with db.engine.begin() as conn:
+                conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+        upgrade()
+        now = utcnow()
+        org = Organization(name="奉城镇压测志愿服务队", kind="social")
+        db.session.add(org)
+        db.session.flush()
+        coordinator = auth.create_user(phone="13800000000", name="压测协调员", password=PASSWORD,
+                                       roles=[Role.COORDINATOR], organization_id=org.id)
+        coordinator_token, _ = auth.issue_token(coordinator)
+        starts = now + timedelta(days=7)
+        common = {"category": "社区服务", "location": "奉城镇文化广场", "starts_at": starts,
+                  "ends_at": starts + timedelta(hours=3)}
+        project = projects.create_project({"title": "秒抢压测项目", "capacity": args.capacity,
+                                           "waitlist_capacity": args.waitlist, **common}, actor=coordinator)
+        warmup = projects.create_project({"title": "预热项目", "capacity": 5, "waitlist_capacity": 5, **common},
+                                         actor=coordinator)
+        projects.publish(warmup, actor=coordinator)
+
+        password_hash = hash_password(PASSWORD)
+        total = args.volunteers + WARMUP_VOLUNTEERS
+        ids = db.session.scalars(insert(User).returning(User.id, sort_by_parameter_order=True), [
+            {"phone": f"139{i:08d}", "name": f"志愿者{i}", "password_hash": password_hash,
+             "created_at": now, "password_changed_at": now} for i in range(total)]).all()
+        db.session.execute(insert(UserRole), [{"user_id": uid, "role": Role.VOLUNTEER.value} for uid in ids])
+        tokens = [f"bench-{uid}-{os.urandom(16).hex()}" for uid in ids]
+        db.session.execute(insert(ApiToken), [
+            {"user_id": uid, "token_hash": auth._token_hash(raw), "created_at": now,
+             "expires_at": now + auth.TOKEN_LIFETIME} for uid, raw in zip(ids, tokens, strict=True)])
+        db.session.execute(update(User), [{"id": uid, "volunteer_no": f"FC{uid:07d}"} for uid in ids])
+        db.session.commit()
+        project_id, warmup_id = project.id, warmup.id
+        # The tokens must be the ones the app accepts: check one the way a request does.
+        assert auth.token_from_header(f"Bearer {tokens[0]}").user_id == ids[0]
+        assert db.session.scalar(select(User).where(User.id == ids[-1])).has_role(Role.VOLUNTEER)
+        db.session.remove()
+        db.engine.dispose()
+    return {"coordinator_token": coordinator_token, "project_id": project_id, "warmup_project_id": warmup_id,
+            "volunteer_ids": ids[:args.volunteers], "tokens": tokens[:args.volunteers],
+            "warmup_tokens": tokens[args.volunteers:]}
+
+
+def check_database(app, project_id: int, responses: list[dict], volunteer_ids: list[int], args) -> tuple[dict, list]:
+    """Counters equal rows, one live claim per volunteer, and every 201 answered is the row the database holds."""
+    from sqlalchemy import func, select
+
+    from credits.extensions import db
+    from credits.projects.models import Claim, Project
+
+    failures = []
+    with app.app_context():
+        project = db.session.get(Project, project_id)
+        rows = db.session.execute(select(Claim.id, Claim.volunteer_id, Claim.status, Claim.waitlist_seq)
+                                  .where(Claim.project_id == project_id)).all()
+        per_status = Counter(r.status for r in rows)
+        duplicates = db.session.execute(
+            select(Claim.volunteer_id, func.count()).where(Claim.project_id == project_id)
+            .group_by(Claim.volunteer_id).having(func.count() > 1)).all()
+        figures = {"confirmed_count": project.confirmed_count, "waitlist_count": project.waitlist_count,
+                   "waitlist_seq": project.waitlist_seq, "rows": dict(per_status)}
+        db.session.remove()
+        db.engine.dispose()
+
+    def expect(ok: bool, message: str) -> None:
+        if not ok:
+            failures.append(message)
+
+    expect(project.confirmed_count == per_status["confirmed"] == args.capacity,
+           f"confirmed: counter {project.confirmed_count}, rows {per_status['confirmed']}, want {args.capacity}")
+    expect(project.waitlist_count == per_status["waitlisted"] == args.waitlist,
+           f"waitlisted: counter {project.waitlist_count}, rows {per_status['waitlisted']}, want {args.waitlist}")
+    expect(len(rows) == per_status["confirmed"] + per_status["waitlisted"], f"other claim rows: {dict(per_status)}")
+    expect(not duplicates, f"volunteers with several claims: {duplicates[:5]}")
+    seqs = sorted(r.waitlist_seq for r in rows if r.status == "waitlisted")
+    expect(seqs == list(range(1, args.waitlist + 1)), "waitlist_seq is not 1..waitlist in the database")
+    answered = {(volunteer_ids[i], r["id"], r["code"]) for i, r in enumerate(responses) if r["status"] == 201}
+    stored = {(r.volunteer_id, r.id, r.status) for r in rows}
+    expect(answered == stored, f"201 answers and claim rows differ: {len(answered ^ stored)} mismatches")
+    return figures, failures
+
+
+# --- CPU accounting: on a small machine the server, PostgreSQL, Redis and the load generator share the cores --------
+
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def app_backends(app) -> set[int]:
+    """The PostgreSQL backends serving the gunicorn workers (tagged by application_name), not other clients'."""
+    from sqlalchemy import text
+
+    from credits.extensions import db
+
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        return set()
+    with app.app_context():
+        pids = set(db.session.scalars(text(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = :name AND pid <> pg_backend_pid()"),
+            {"name": APPLICATION_NAME}))
+        db.session.remove()
+    return pids
+
+
+def cpu_snapshot(arbiter_pid: int, pg_pids: set[int]) -> dict:
+    """CPU seconds so far: the app (gunicorn), its postgres backends, redis, the load generator, the machine."""
+    import resource
+
+    totals = Counter(app=0.0, postgres=0.0, redis=0.0)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        ppid, used = int(fields[1]), (int(fields[11]) + int(fields[12])) / TICK
+        if int(entry.name) == arbiter_pid or ppid == arbiter_pid:
+            totals["app"] += used
+        elif int(entry.name) in pg_pids:
+            totals["postgres"] += used
+        elif comm.startswith("redis-server"):
+            totals["redis"] += used
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    totals["loadgen"] = children.ru_utime + children.ru_stime  # the only child reaped while a phase runs
+    cpu = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    totals["machine"] = (sum(map(int, cpu)) - int(cpu[3]) - int(cpu[4])) / TICK  # all but idle and iowait
+    return totals
+
+
+def cpu_used(before: dict, after: dict, requests: int) -> dict:
+    used = {k: after[k] - before[k] for k in after}
+    used["other"] = used["machine"] - sum(used[k] for k in ("app", "postgres", "redis", "loadgen"))
+    used["app_ms_per_request"] = used["app"] / requests * 1000
+    used["postgres_ms_per_request"] = used["postgres"] / requests * 1000
+    return used
+
+
+# --- gunicorn --------------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def http(method: str, url: str, token: str | None = None, body: dict | None = None) -> tuple[int, dict]:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, json.loads(resp.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+def start_gunicorn(args, env: dict, log_path: Path) -> subprocess.Popen:
+    cmd = [str(ROOT / ".venv/bin/gunicorn"), "-w", str(args.workers), "-k", args.worker_class,
+           "-b", f"{HOST}:{args.port}", "--backlog", "2048", "--timeout", "60", "wsgi:app"]
+    if args.threads:
+        cmd[-1:-1] = ["--threads", str(args.threads)]
+    print("$", " ".join(cmd), flush=True)
+    log = open(log_path, "wb")  # noqa: SIM115  (gunicorn writes to it until it stops)
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def wait_healthy(proc: subprocess.Popen, port: int, limit: float = 60) -> None:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {proc.returncode}")
+        try:
+            if http("GET", f"http://{HOST}:{port}/healthz")[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("gunicorn did not answer /healthz in time")
+
+
+def stop_gunicorn(proc: subprocess.Popen | None) -> None:
+    """SIGTERM to the arbiter (a graceful stop of its workers), SIGKILL to its process group if it hangs."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+def start_profiler(proc: subprocess.Popen, out: str) -> subprocess.Popen:
+    """py-spy (pip install py-spy) samples the CPU time of every worker, as collapsed stacks."""
+    cmd = [str(ROOT / ".venv/bin/py-spy"), "record", "--subprocesses", "--format", "raw", "--rate", "200",
+           "-p", str(proc.pid), "-o", out]
+    profiler = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)  # py-spy attaches to each worker
+    return profiler
+
+
+def stop_profiler(profiler: subprocess.Popen | None) -> None:
+    if profiler is None:
+        return
+    profiler.send_signal(signal.SIGINT)
+    try:
+        profiler.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        profiler.kill()
+
+
+# --- the run ---------------------------------------------------------------------------------------------------
+
+
+def print_figures(name: str, s: dict) -> None:
+    print(f"{name:<8} {s['requests']:>5} requests in {s['elapsed_s']:6.2f} s = {s['rps']:7.1f} req/s   "
+          f"p50 {s['p50_ms']:6.0f} ms  p95 {s['p95_ms']:6.0f} ms  p99 {s['p99_ms']:6.0f} ms  "
+          f"max {s['max_ms']:6.0f} ms")
+
+
+def print_cpu(name: str, u: dict, elapsed: float) -> None:
+    print(f"CPU s, {name}: app {u['app']:.1f}, postgres {u['postgres']:.1f}, redis {u['redis']:.1f}, "
+          f"load generator {u['loadgen']:.1f}, other processes {u['other']:.1f} (machine {u['machine']:.1f} of "
+          f"{elapsed * (os.cpu_count() or 1):.1f}); per request: app {u['app_ms_per_request']:.1f} ms, "
+          f"postgres {u['postgres_ms_per_request']:.1f} ms")
+
+
+def run(args) -> int:
+    workdir = Path(tempfile.mkdtemp(prefix="flash_claim_"))
+    url = f"sqlite:///{workdir / 'bench.sqlite'}" if args.db == "sqlite" else (
+        f"{args.pg_url}{'&' if '?' in args.pg_url else '?'}application_name={APPLICATION_NAME}")
+    env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": os.urandom(24).hex(), "CREDITS_ENV": "production",
+           "REDIS_URL": args.redis_url}
+    os.environ.update({k: env[k] for k in ("DATABASE_URL", "SECRET_KEY", "CREDITS_ENV", "REDIS_URL")})
+    sys.path.insert(0, str(ROOT))
+    from credits import create_app  # after the environment is set: the config reads it on import
+
+    app = create_app()
+    t0 = time.monotonic()
+    data = prepare(args, app)
+    n = len(data["tokens"])
+    print(f"prepared {args.db} ({url}) in {time.monotonic() - t0:.1f} s: project {data['project_id']}, "
+          f"{n} volunteers with tokens", flush=True)
+
+    args.port = args.port or free_port()
+    log_path = workdir / "gunicorn.log"
+    proc = profiler = None
+    try:
+        proc = start_gunicorn(args, env, log_path)
+        wait_healthy(proc, args.port)
+        common = {"port": args.port, "concurrency": args.concurrency, "timeout": args.request_timeout}
+
+        def phase(spec: dict, limit: float = args.timeout) -> dict:
+            pg_pids = app_backends(app)
+            before = cpu_snapshot(proc.pid, pg_pids)
+            result = run_loadgen({**common, **spec}, limit=limit)
+            result["cpu"] = cpu_used(before, cpu_snapshot(proc.pid, pg_pids | app_backends(app)),
+                                     len(spec["requests"]))
+            return result
+
+        # Warm-up: every worker connects to the database and Redis, and runs each claim outcome at least once.
+        phase({"concurrency": 50, "requests": [
+            {"method": "POST", "path": f"/api/v1/projects/{data['warmup_project_id']}/claims", "token": t}
+            for t in data["warmup_tokens"]] + [{"method": "GET", "path": "/healthz"}] * 200})
+        healthz_spec = {"requests": [{"method": "GET", "path": "/healthz"}] * n}
+        healthz = [phase(healthz_spec)]
+
+        opens_at = datetime.now(UTC) + timedelta(seconds=args.open_delay)
+        status, body = http("POST", f"http://{HOST}:{args.port}/api/v1/projects/{data['project_id']}/publish",
+                            data["coordinator_token"], {"publish_at": opens_at.isoformat()})
+        if status != 200 or body.get("status") != "published":
+            raise RuntimeError(f"publish answered {status}: {body}")
+        print(f"published project {data['project_id']}; claims open at {body['publish_at']}", flush=True)
+        path = f"/api/v1/projects/{data['project_id']}/claims"
+        profiler = start_profiler(proc, args.profile) if args.profile else None
+        claims = phase({"start_at": opens_at.timestamp(),
+                        "requests": [{"method": "POST", "path": path, "token": t} for t in data["tokens"]]},
+                       limit=args.timeout + args.open_delay)
+        stop_profiler(profiler)
+        profiler = None
+        # /healthz again after the claims: the ratio compares the claims with both, which evens out a machine
+        # whose load changes while the benchmark runs.
+        healthz.append(phase(healthz_spec))
+    finally:
+        stop_profiler(profiler)
+        stop_gunicorn(proc)
+
+    c, h = summarise(claims), summarise(*healthz)
+    ratio = c["rps"] / h["rps"]
+    tl = timeline(claims)
+    outcomes = Counter(outcome(r) for r in claims["results"])
+    others = Counter(f"{r['status']} {r['code']}" for r in claims["results"] if outcome(r) == "other")
+    health_bad = Counter(f"{r['status']} {r['code']}" for run in healthz for r in run["results"]
+                         if r["status"] != 200)
+    threads = f" --threads {args.threads}" if args.threads else ""
+    print(f"\n{args.db}, gunicorn -w {args.workers} -k {args.worker_class}{threads}, {n} requests per phase, "
+          f"{args.concurrency} concurrent clients (claims released {claims['late'] * 1000:.1f} ms after opening)")
+    print_figures("claims", c)
+    print_figures("healthz", h)
+    for i, run_ in enumerate(healthz):
+        print_figures(("before", "after")[i], summarise(run_))
+    print(f"ratio claims/healthz throughput: {ratio:.2f}")
+    print(f"the {args.capacity + args.waitlist} places were settled {tl['places_settled_s']:.2f} s after opening; "
+          f"the {tl['refusals_after']} refusals after that came at {tl['refusal_rps']:.0f} req/s")
+    print_cpu("claims", claims["cpu"], claims["elapsed"])
+    for i, run_ in enumerate(healthz):
+        print_cpu(f"healthz {('before', 'after')[i]}", run_["cpu"], run_["elapsed"])
+    print("outcomes:", ", ".join(f"{k} {outcomes[k]}" for k in ("confirmed", "waitlisted", "project_full", "other")))
+    if others:
+        print("other answers:", dict(others.most_common(10)))
+
+    figures, failures = check_database(app, data["project_id"], claims["results"], data["volunteer_ids"], args)
+    print("database:", figures)
+    expected_full = n - args.capacity - args.waitlist
+    positions = sorted(r["waitlist_position"] for r in claims["results"] if r["code"] == "waitlisted")
+    checks = [
+        (outcomes["confirmed"] == args.capacity, f"confirmed {outcomes['confirmed']} != {args.capacity}"),
+        (outcomes["waitlisted"] == args.waitlist, f"waitlisted {outcomes['waitlisted']} != {args.waitlist}"),
+        (outcomes["project_full"] == expected_full, f"project_full {outcomes['project_full']} != {expected_full}"),
+        (not any(r["status"] >= 500 or r["status"] == 0 for r in claims["results"]), "5xx or failed connections"),
+        (not health_bad, f"healthz failures: {dict(health_bad)}"),
+        (positions == list(range(1, args.waitlist + 1)), "waitlist positions answered are not 1..waitlist"),
+    ]
+    failures = [msg for ok, msg in checks if not ok] + failures
+    log_text = log_path.read_text(errors="replace")
+    if "Traceback" in log_text:
+        failures.append(f"tracebacks in the gunicorn log {log_path}")
+    targets = [(ratio >= 0.5, f"ratio {ratio:.2f} < 0.5"), (c["p99_ms"] < 1000, f"claim p99 {c['p99_ms']:.0f} ms")]
+    misses = [msg for ok, msg in targets if not ok]
+
+    if args.json_out:
+        Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json_out).write_text(json.dumps({
+            "when": datetime.now(UTC).isoformat(), "db": args.db, "workers": args.workers,
+            "worker_class": args.worker_class, "threads": args.threads, "requests": n, "concurrency": args.concurrency,
+            "claims": c, "healthz": h, "healthz_runs": [summarise(r) for r in healthz], "ratio": ratio,
+            "timeline": tl, "cpu": {"claims": claims["cpu"], "healthz": [r["cpu"] for r in healthz]},
+            "outcomes": dict(outcomes), "database": figures, "failures": failures, "target_misses": misses},
+            indent=2))
+    for msg in misses:
+        print("TARGET MISSED:", msg)
+    for msg in failures:
+        print("FAILED:", msg)
+    print("OK: no oversell, no duplicates, no 5xx" if not failures else f"{len(failures)} assertion(s) failed")
+    if not failures and not args.keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+    else:
+        print(f"kept {workdir} (gunicorn.log{', bench.sqlite' if args.db == 'sqlite' else ''})")
+    return 1 if failures or (misses and args.strict) else 0
+
+
+def main() -> None:
+    if sys.argv[1:] == ["--loadgen"]:
+        loadgen_main()
+        return
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--workers", type=int, default=4)
+    p.add_argument("--worker-class", default="sync", help="gunicorn -k (default sync)")
+    p.add_argument("--threads", type=int, default=0, help="gunicorn --threads (use with --worker-class gthread)")
+    p.add_argument("--db", choices=("postgres", "sqlite"), default="postgres")
+    p.add_argument("--pg-url", default=PG_URL, help="dropped and recreated (default: %(default)s)")
+    p.add_argument("--redis-url", default="redis://127.0.0.1:6379/0", help="shared rate-limit storage")
+    p.add_argument("--volunteers", type=int, default=2000)
+    p.add_argument("--capacity", type=int, default=100)
+    p.add_argument("--waitlist", type=int, default=100)
+    p.add_argument("--concurrency", type=int, default=500)
+    p.add_argument("--port", type=int, default=0, help="default: a free port")
+    p.add_argument("--open-delay", type=float, default=3.0, help="seconds from publishing to opening")
+    p.add_argument("--request-timeout", type=float, default=60.0)
+    p.add_argument("--timeout", type=float, default=300.0, help="limit for each load-generator phase")
+    p.add_argument("--profile", metavar="FILE", help="py-spy the workers during the claims (collapsed stacks)")
+    p.add_argument("--json-out", help="also write the figures as JSON here (bench/results/ is git-ignored)")
+    p.add_argument("--strict", action="store_true", help="also exit non-zero when a performance target is missed")
+    p.add_argument("--keep", action="store_true", help="keep the temporary directory (log, SQLite file)")
+    args = p.parse_args()
+    if args.volunteers < args.capacity + args.waitlist:
+        p.error("--volunteers must be at least --capacity + --waitlist")
+    sys.exit(run(args))
+
+
+if __name__ == "__main__":
+    main()
