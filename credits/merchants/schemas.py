@@ -5,18 +5,10 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from credits.auth.schemas import PASSWORD, PHONE, StripMixin
+from credits.fields import WholeNumber
 from credits.merchants.models import MerchantCategory, VoucherStatus
 from credits.merchants.services import group_code, mask_name, mask_phone, shown_status
 from credits.timeutil import LocalDateTime
-
-
-class WholeNumber(fields.Integer):
-    """An integer that refuses 2.5 instead of truncating it to 2: coins and quotas are whole numbers."""
-
-    def _validated(self, value):
-        if isinstance(value, float) and not value.is_integer():
-            raise self.make_error("invalid", input=value)
-        return super()._validated(value)
 
 
 class MerchantIn(StripMixin, Schema):

@@ -6,6 +6,7 @@ from flask_babel import lazy_gettext as _l
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from credits.auth.schemas import StripMixin
+from credits.fields import WholeNumber
 from credits.projects.models import ClaimStatus, ProjectStatus
 from credits.projects.services import waitlist_position
 from credits.timeutil import LocalDateTime
@@ -18,11 +19,11 @@ class ProjectIn(StripMixin, Schema):
     location = fields.String(required=True, validate=validate.Length(min=1, max=200))
     starts_at = LocalDateTime(required=True)
     ends_at = LocalDateTime(required=True)
-    capacity = fields.Integer(required=True, validate=validate.Range(min=1, max=100_000))
-    waitlist_capacity = fields.Integer(allow_none=True, validate=validate.Range(min=0, max=100_000))
+    capacity = WholeNumber(required=True, validate=validate.Range(min=1, max=100_000))
+    waitlist_capacity = WholeNumber(allow_none=True, validate=validate.Range(min=0, max=100_000))
     publish_at = LocalDateTime(allow_none=True)
-    block_minutes = fields.Integer(allow_none=True, validate=validate.Range(min=1, max=24 * 60))
-    coins_per_block = fields.Integer(allow_none=True, validate=validate.Range(min=1, max=1000))
+    block_minutes = WholeNumber(allow_none=True, validate=validate.Range(min=1, max=24 * 60))
+    coins_per_block = WholeNumber(allow_none=True, validate=validate.Range(min=1, max=1000))
 
     @validates_schema
     def period(self, data, **_kwargs):
@@ -59,13 +60,13 @@ class ProjectOut(Schema):
     ends_at = LocalDateTime()
     publish_at = LocalDateTime(allow_none=True)
     status = fields.String()
-    capacity = fields.Integer()
-    waitlist_capacity = fields.Integer()
+    capacity = WholeNumber()
+    waitlist_capacity = WholeNumber()
     confirmed_count = fields.Integer()
     waitlist_count = fields.Integer()
     places_left = fields.Integer()
-    block_minutes = fields.Integer()
-    coins_per_block = fields.Integer()
+    block_minutes = WholeNumber()
+    coins_per_block = WholeNumber()
 
 
 class VolunteerRef(Schema):

@@ -505,3 +505,14 @@ def test_the_claim_rate_limit_follows_the_config(app, client, published, volunte
     assert claim(client, first["id"], v).status_code == 201
     assert claim(client, second["id"], v).status_code == 201
     assert error_of(claim(client, published()["id"], v), 429)["code"] == "rate_limited"
+
+
+def test_fractional_places_are_refused_not_truncated(client, coordinator):
+    now = datetime.now(UTC)
+    body = {"title": "变废为宝", "category": "环境保护", "location": "奉城镇", "capacity": 2.5,
+            "starts_at": (now + timedelta(days=1)).isoformat(),
+            "ends_at": (now + timedelta(days=1, hours=2)).isoformat()}
+    response = client.post("/api/v1/projects", json=body, headers=coordinator)
+    assert response.status_code == 422 and "capacity" in response.json["error"]["fields"]
+    body["capacity"] = 3.0  # a whole number written as a float is still a whole number
+    assert client.post("/api/v1/projects", json=body, headers=coordinator).status_code == 201
