@@ -19,9 +19,10 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from flask import current_app, has_request_context, request
-from sqlalchemy import event
+from sqlalchemy import event, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
+from werkzeug.local import LocalProxy
 
 from credits.extensions import db
 
@@ -51,6 +52,17 @@ def configure_engine(engine: Engine) -> None:
     def _on_begin(conn):
         read_only = has_request_context() and request.method in READ_ONLY_METHODS
         conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+def lock(obj) -> None:
+    """Take the row lock of a loaded object for the rest of the transaction and re-read it, so the caller decides
+    on the state the winner of a race left (FOR UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE already holds the
+    database's write lock)."""
+    if isinstance(obj, LocalProxy):  # current_user
+        obj = obj._get_current_object()
+    model = type(obj)
+    db.session.execute(select(model.id).where(model.id == obj.id).with_for_update())
+    db.session.refresh(obj)
 
 
 def is_retryable(exc: BaseException) -> bool:

@@ -69,12 +69,6 @@ def create_user(*, phone: str, name: str, password: str, roles: Iterable[str] = 
     return user
 
 
-def lock_user(user: User) -> None:
-    """Serialize one user's concurrent actions (FOR UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE already holds
-    the write lock), so two requests at once cannot both pass the same limit or overlap check."""
-    db.session.execute(select(User.id).where(User.id == user.id).with_for_update())
-
-
 def authenticate(phone: str, password: str) -> User:
     """The active user with this phone and password. Raises InvalidCredentials, which never says which was
     wrong (and costs the same time either way)."""

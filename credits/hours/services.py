@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from credits.auth.audit import record_event
 from credits.auth.models import Role, User
-from credits.auth.services import lock_user
+from credits.database import lock
 from credits.errors import DomainError, Forbidden, InvalidInput, InvalidState, NotFound
 from credits.extensions import db
 from credits.hours.models import (
@@ -166,7 +166,7 @@ def _minutes_on_day(volunteer: User, midnight: datetime, exclude_id: int | None)
 def file_manual(claim: Claim, data: dict[str, Any], *, volunteer: User) -> ServiceRecord:
     """A 补录 record: always waits for a coordinator of the organising organisation."""
     _own_confirmed_claim(claim, volunteer)
-    lock_user(volunteer)
+    lock(volunteer)  # one volunteer's requests, one at a time
     start, end = data["started_at"], data["ended_at"]
     minutes = _validate_period(claim.project, volunteer, start, end)
     record = ServiceRecord(claim=claim, volunteer_id=volunteer.id, project_id=claim.project_id,
@@ -186,7 +186,7 @@ def check_in(claim: Claim, code: str, *, volunteer: User) -> ServiceRecord:
     _check_code(project, code, now)
     if not (project.starts_at - CHECKIN_EARLY <= now < project.ends_at):
         raise InvalidState(_l("不在项目时间内，不能签到。"))
-    lock_user(volunteer)
+    lock(volunteer)  # one volunteer's requests, one at a time
     lapse_open_checkins(volunteer_id=volunteer.id)
     start = max(now, project.starts_at)
     if db.session.scalar(select(ServiceRecord.id).where(
@@ -210,7 +210,7 @@ def check_out(claim: Claim, code: str, *, volunteer: User) -> tuple[ServiceRecor
     _own_confirmed_claim(claim, volunteer)
     now = utcnow()
     _check_code(claim.project, code, now)
-    lock_user(volunteer)
+    lock(volunteer)  # one volunteer's requests, one at a time
     lapse_open_checkins(volunteer_id=volunteer.id)
     # Locked, so that the lapse job (which does not take the volunteer lock) cannot lapse the record between
     # this read and the write below only for the write to bring it back.
@@ -273,11 +273,6 @@ def _require_reviewer(record: ServiceRecord, reviewer: User) -> None:
         raise Forbidden(_l("不能审核自己的时长记录。"))
 
 
-def _lock_record(record: ServiceRecord) -> None:
-    db.session.execute(select(ServiceRecord.id).where(ServiceRecord.id == record.id).with_for_update())
-    db.session.refresh(record)
-
-
 # The review a status comes from, the audit action, and the refusal when the record is not in that state.
 REVIEWS = {
     RecordStatus.APPROVED: (RecordStatus.PENDING, "hours.approve", _l("只有待审核的记录可以通过。")),
@@ -290,7 +285,7 @@ def _review(record: ServiceRecord, status: RecordStatus, *, reviewer: User, reas
     """A coordinator's decision: permission, the record's row lock (so the second of two simultaneous reviews sees
     the first), then the state change."""
     _require_reviewer(record, reviewer)
-    _lock_record(record)
+    lock(record)
     if record.status != REVIEWS[status][0]:
         raise InvalidState(REVIEWS[status][2])
     _decide(record, status, reviewer=reviewer, reason=reason)

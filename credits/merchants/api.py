@@ -132,10 +132,8 @@ def my_vouchers(args):
 @blp.response(200, VoucherOut)
 @blp.doc(security=BEARER)
 def cancel_voucher(voucher_id):
-    voucher = db.session.get(services.Voucher, voucher_id)
-    if voucher is None:
-        raise services.NotFound()
-    voucher = services.cancel_voucher(voucher, volunteer=current_user)
+    voucher = services.cancel_voucher(services.get_own_voucher(voucher_id, volunteer=current_user),
+                                      volunteer=current_user)
     db.session.commit()
     return voucher
 

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from credits.auth.audit import record_event
 from credits.auth.models import Role, User
 from credits.auth.services import create_user
+from credits.database import lock
 from credits.errors import DomainError, Forbidden, IdempotencyConflict, InvalidState, NotFound
 from credits.extensions import db
 from credits.ledger.models import SystemAccount, TxKind
@@ -242,17 +243,12 @@ def _voucher_by(column, value) -> Voucher | None:
     return db.session.scalars(select(Voucher).where(column == value)).one_or_none()
 
 
-def _lock(voucher: Voucher) -> None:
-    db.session.execute(select(Voucher.id).where(Voucher.id == voucher.id).with_for_update())
-    db.session.refresh(voucher)
-
-
 def expire_if_due(voucher: Voucher, now: datetime | None = None) -> bool:
     """Expire an issued voucher past its time and return its coins. Returns whether it expired now."""
     now = now or utcnow()
     if voucher.status != VoucherStatus.ISSUED or voucher.expires_at > now:
         return False
-    _lock(voucher)
+    lock(voucher)
     if voucher.status != VoucherStatus.ISSUED:
         return False
     _close(voucher, VoucherStatus.EXPIRED, actor=None)
@@ -271,11 +267,24 @@ def _close(voucher: Voucher, status: VoucherStatus, *, actor: User | None) -> No
     record_event(f"voucher.{status}", voucher, actor=actor)
 
 
+def get_own_voucher(voucher_id: int, *, volunteer: User) -> Voucher:
+    """A voucher of this volunteer; anyone else's answers NotFound like a missing one."""
+    voucher = db.session.get(Voucher, voucher_id)
+    if voucher is None or voucher.volunteer_id != volunteer.id:
+        raise NotFound()
+    return voucher
+
+
+def all_merchants():
+    """Every merchant, active or not, for coordinators and admins."""
+    return select(Merchant).order_by(Merchant.id)
+
+
 def cancel_voucher(voucher: Voucher, *, volunteer: User) -> Voucher:
     """The volunteer cancels an unused voucher; its coins come back."""
     if voucher.volunteer_id != volunteer.id:
         raise NotFound()
-    _lock(voucher)
+    lock(voucher)
     if voucher.status != VoucherStatus.ISSUED:
         raise VOUCHER_REFUSALS[voucher.status]()
     if voucher.expires_at <= utcnow():
@@ -317,7 +326,7 @@ def redeem(voucher: Voucher, *, staff: User, idempotency_key: str | None = None)
     if voucher.merchant_id != staff.merchant_id:
         raise WrongMerchant()
     redeem_key = f"{staff.id}:{idempotency_key}" if idempotency_key else None
-    _lock(voucher)
+    lock(voucher)
     if redeem_key and voucher.redeem_key == redeem_key:
         return voucher
     if voucher.status != VoucherStatus.ISSUED:
@@ -406,7 +415,7 @@ def settle(merchant: Merchant, period_from: datetime, period_to: datetime, *, ac
     if not actor.has_role(Role.ADMIN):
         raise Forbidden()
     account = merchant_account(merchant.id)
-    db.session.execute(select(Merchant.id).where(Merchant.id == merchant.id).with_for_update())
+    lock(merchant)  # two settlements of one shop at once: the second sees the vouchers the first took
     lines = statement(merchant, period_from, period_to, unsettled_only=True)
     coins = sum(line.coins for line in lines)
     if coins == 0:

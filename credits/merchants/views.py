@@ -19,7 +19,7 @@ from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 from sqlalchemy import select
 
 from credits.auth.models import Role, User
@@ -109,17 +109,10 @@ def my_vouchers():
     return render_template("merchants/my_vouchers.html", page=page)
 
 
-def _own_voucher(voucher_id: int) -> Voucher:
-    voucher = db.session.get(Voucher, voucher_id)
-    if voucher is None or voucher.volunteer_id != current_user.id:
-        raise NotFound()
-    return voucher
-
-
 @bp.post("/me/vouchers/<int:voucher_id>/cancel")
 @role_required(Role.VOLUNTEER)
 def cancel_voucher(voucher_id: int):
-    voucher = _own_voucher(voucher_id)
+    voucher = services.get_own_voucher(voucher_id, volunteer=current_user)
     try:
         services.cancel_voucher(voucher, volunteer=current_user)
         db.session.commit()
@@ -136,7 +129,7 @@ def cancel_voucher(voucher_id: int):
 @role_required(Role.VOLUNTEER)
 def voucher(voucher_id: int):
     """The voucher to show at the counter: a big QR of the plain code and the grouped code."""
-    voucher = _own_voucher(voucher_id)
+    voucher = services.get_own_voucher(voucher_id, volunteer=current_user)
     qr_svg = segno.make_qr(voucher.code, error="m").svg_inline(
         scale=1, omitsize=True, title=_("兑换券二维码"), svgclass="qr-svg")
     return render_template("merchants/voucher.html", voucher=voucher, qr_svg=qr_svg)
@@ -231,12 +224,16 @@ def shop():
     """Today's redemptions and a statement for any period."""
     shop = _my_shop()
     today = _today()
-    todays = db.session.scalars(services.redemptions(shop, viewer=current_user,
-                                                     period_from=local_day_range(today, today)[0],
-                                                     period_to=local_day_range(today, today)[1]).limit(500)).all()
+    day = local_day_range(today, today)
+    args = PageArgs(unknown=EXCLUDE).load(request.args)
+    todays = paginate(services.redemptions(shop, viewer=current_user, period_from=day[0], period_to=day[1]),
+                      args["page"], args["per_page"])
+    today_lines = services.statement(shop, *day)
     first, last = _period()
     lines = services.statement(shop, *local_day_range(first, last))
     return render_template("merchants/shop.html", shop=shop, todays=todays, lines=lines, first=first, last=last,
+                           today_count=sum(line.count for line in today_lines),
+                           today_coins=sum(line.coins for line in today_lines),
                            total_count=sum(line.count for line in lines),
                            total_coins=sum(line.coins for line in lines))
 
@@ -318,8 +315,9 @@ def coordinate():
         flash(_("已添加商户：%(name)s。现在可以为它开设店员账号和服务。", name=merchant.name), "success")
         return redirect(url_for(".coordinate_merchant", merchant_id=merchant.id))
 
-    merchants = db.session.scalars(select(Merchant).order_by(Merchant.id).limit(500)).unique().all()
-    return form_view(MerchantIn(), "merchants/coordinate.html", create, merchants=merchants,
+    args = PageArgs(unknown=EXCLUDE).load(request.args)
+    return form_view(MerchantIn(), "merchants/coordinate.html", create,
+                     page=paginate(services.all_merchants(), args["page"], args["per_page"]),
                      categories=list(MerchantCategory))
 
 
@@ -372,8 +370,9 @@ def add_service(merchant_id: int):
 @bp.get("/admin/merchants")
 @role_required(Role.ADMIN)
 def admin_merchants():
-    merchants = db.session.scalars(select(Merchant).order_by(Merchant.id).limit(500)).unique().all()
-    return render_template("merchants/admin_merchants.html", merchants=merchants)
+    args = PageArgs(unknown=EXCLUDE).load(request.args)
+    return render_template("merchants/admin_merchants.html",
+                           page=paginate(services.all_merchants(), args["page"], args["per_page"]))
 
 
 @bp.route("/admin/merchants/<int:merchant_id>/settle", methods=["GET", "POST"])

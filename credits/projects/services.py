@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from credits.auth.audit import record_event
 from credits.auth.models import Role, User
-from credits.auth.services import lock_user
+from credits.database import lock
 from credits.errors import DomainError, Forbidden, InvalidInput, InvalidState, NotFound
 from credits.extensions import db
 from credits.projects.models import Claim, ClaimStatus, Project, ProjectStatus
@@ -129,7 +129,7 @@ def update_project(project: Project, changes: dict[str, Any], *, actor: User) ->
     """Edit a draft freely; a published project only its texts and capacities. Capacities never drop below
     the places already taken. Raises Forbidden, InvalidState, InvalidInput."""
     require_manager(project, actor)
-    _lock_project(project)
+    lock(project)
     changes = _nulls_as_defaults(project, changes)
     if project.status in (ProjectStatus.CLOSED, ProjectStatus.CANCELLED):
         raise InvalidState(_l("已关闭或已取消的项目不能修改。"))
@@ -186,7 +186,7 @@ def close(project: Project, *, actor: User) -> Project:
 def cancel_project(project: Project, *, actor: User) -> Project:
     """Cancel a draft or published project; its live claims are cancelled with it."""
     require_manager(project, actor)
-    _lock_project(project)
+    lock(project)
     if project.status not in (ProjectStatus.DRAFT, ProjectStatus.PUBLISHED):
         raise InvalidState(_l("该项目不能再取消。"))
     now = utcnow()
@@ -219,7 +219,7 @@ def claim(project: Project, *, volunteer: User) -> Claim:
     # In a flash crowd most requests lose; refuse them from the row as read, before any lock or write.
     if project.confirmed_count >= project.capacity and project.waitlist_count >= project.waitlist_capacity:
         raise ProjectFull()
-    lock_user(volunteer)
+    lock(volunteer)  # one volunteer's requests, one at a time
     if db.session.scalar(select(Claim.id).where(Claim.project_id == project.id,
                                                 Claim.volunteer_id == volunteer.id, Claim.status.in_(LIVE))):
         raise AlreadyClaimed()
@@ -268,7 +268,7 @@ def cancel_claim(claim: Claim, *, actor: User) -> Claim:
     if claim.volunteer_id != actor.id:
         raise Forbidden()
     project = claim.project
-    _lock_project(project)
+    lock(project)
     db.session.refresh(claim)
     if claim.status not in LIVE:
         raise InvalidState(_l("该认领已取消或已结束。"))
@@ -322,12 +322,6 @@ def _fill_places(project: Project, *, actor: User) -> int:
     db.session.flush()
     db.session.refresh(project)
     return n
-
-
-def _lock_project(project: Project) -> None:
-    """Serialize changes to one project's claims (FOR UPDATE on PostgreSQL; SQLite holds the write lock)."""
-    db.session.execute(select(Project.id).where(Project.id == project.id).with_for_update())
-    db.session.refresh(project)
 
 
 
