@@ -59,7 +59,7 @@ class User(UserMixin, db.Model):
     is_active_user: Mapped[bool] = mapped_column("active", default=True)
     session_version: Mapped[int] = mapped_column(default=1)
     approved_minutes: Mapped[int] = mapped_column(default=0)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     organization: Mapped[Organization | None] = relationship()

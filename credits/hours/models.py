@@ -46,6 +46,8 @@ class ServiceRecord(db.Model):
               sqlite_where=text("status = 'open'"), postgresql_where=text("status = 'open'")),
         Index("ix_service_records_volunteer_time", "volunteer_id", "started_at"),
         Index("ix_service_records_project_status", "project_id", "status"),
+        # Covers the reports' aggregates over a period (hours, active volunteers, per project).
+        Index("ix_service_records_report", "started_at", "status", "project_id", "volunteer_id", "minutes"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -71,6 +71,9 @@ class Transaction(db.Model):
     __table_args__ = (
         CheckConstraint(f"kind IN ({sql_list(TxKind)})", name="kind"),
         Index("ix_ledger_transactions_ref", "ref_type", "ref_id"),
+        # Covers the reports' sums by kind over a period, so they read the index and not the table.
+        Index("ix_ledger_transactions_created_kind_amount", "created_at", "kind", "amount"),
+        CheckConstraint("amount >= 1", name="amount"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -78,7 +81,9 @@ class Transaction(db.Model):
     idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
     fingerprint: Mapped[str] = mapped_column(String(64))
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Coins moved: the sum of the positive entries. Written once with the entries; verify checks it.
+    amount: Mapped[int]
     memo: Mapped[str] = mapped_column(Text, default="")
     ref_type: Mapped[str | None] = mapped_column(String(40))
     ref_id: Mapped[int | None]

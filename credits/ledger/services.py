@@ -107,6 +107,7 @@ def post(kind: TxKind | str, moves: Sequence[Move], *, actor: Any = None, memo: 
         return done
 
     tx = Transaction(kind=kind, idempotency_key=idempotency_key, fingerprint=fingerprint,
+                     amount=sum(amount for _, amount in net.values() if amount > 0),
                      actor_id=getattr(actor, "id", None), memo=memo,
                      ref_type=ref[0] if ref else None, ref_id=ref[1] if ref else None)
     try:

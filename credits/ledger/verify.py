@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import func, or_, select
+from sqlalchemy import case, func, or_, select
 
 from credits.extensions import db
 from credits.ledger.models import Account, Entry, SystemAccount, Transaction
@@ -28,17 +28,22 @@ def _label(account: Account) -> str:
 
 
 def _transactions_balance() -> list[Breach]:
-    sums = (select(Transaction.id, func.coalesce(func.sum(Entry.amount), 0).label("total"),
-                   func.count(Entry.id).label("n"))
+    """Entries sum to zero, and the transaction's `amount` (what the reports sum) is what its entries move."""
+    moved = func.coalesce(func.sum(case((Entry.amount > 0, Entry.amount), else_=0)), 0)
+    sums = (select(Transaction.id, Transaction.amount, func.coalesce(func.sum(Entry.amount), 0).label("total"),
+                   moved.label("moved"), func.count(Entry.id).label("n"))
             .outerjoin(Entry, Entry.transaction_id == Transaction.id)
-            .group_by(Transaction.id).subquery())
-    rows = db.session.execute(select(sums).where(or_(sums.c.total != 0, sums.c.n == 0))).all()
+            .group_by(Transaction.id, Transaction.amount).subquery())
+    rows = db.session.execute(select(sums).where(
+        or_(sums.c.total != 0, sums.c.n == 0, sums.c.moved != sums.c.amount))).all()
     breaches = []
     for row in rows:
         accounts = db.session.scalars(select(Account).join(Entry, Entry.account_id == Account.id)
                                       .where(Entry.transaction_id == row.id)).all()
         label = ", ".join(_label(a) for a in accounts) or None
-        breaches.append(Breach(1, label, f"transaction {row.id} has {row.n} entries summing to {row.total}"))
+        problem = (f"has {row.n} entries summing to {row.total}" if row.total != 0 or row.n == 0
+                   else f"records amount {row.amount} but its entries move {row.moved}")
+        breaches.append(Breach(1, label, f"transaction {row.id} {problem}"))
     return breaches
 
 

@@ -42,6 +42,7 @@ class Project(db.Model):
         CheckConstraint("waitlist_count >= 0 AND waitlist_count <= waitlist_capacity", name="waitlist_within_capacity"),
         CheckConstraint("block_minutes >= 1 AND coins_per_block >= 1", name="credit_rule"),
         Index("ix_projects_status_publish_at", "status", "publish_at"),
+        Index("ix_projects_starts_at", "starts_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

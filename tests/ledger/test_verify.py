@@ -160,6 +160,20 @@ def test_entry_amount_changed_by_sql_fails_invariants_1_and_6(runner, ledger):
     assert f"invariant 6 [{label(alice)}]" in result.output
 
 
+def test_transaction_amount_changed_by_sql_fails_invariant_1_naming_both_figures(runner, ledger):
+    entry = last_entry(ledger["alice"])
+    moved = db.session.get(Transaction, entry.transaction_id).amount
+    with append_only_lifted("ledger_transactions"):
+        sql("UPDATE ledger_transactions SET amount = amount + 5 WHERE id = :id", id=entry.transaction_id)
+        db.session.commit()
+
+        result = verify(runner)
+
+    assert result.exit_code == 1
+    assert (f"transaction {entry.transaction_id} records amount {moved + 5} but its entries move {moved}"
+            in result.output)
+
+
 def test_entry_balance_after_changed_by_sql_fails_invariant_6_only(runner, ledger):
     bob = ledger["bob"]
     first = db.session.scalars(select(Entry).where(Entry.account_id == bob.id, Entry.seq == 1)).one()
@@ -192,8 +206,8 @@ def test_deleted_entry_is_caught(runner, ledger):
 
 
 def test_transaction_without_entries_fails_invariant_1(runner, ledger):
-    sql("INSERT INTO ledger_transactions (kind, fingerprint, created_at, memo) "
-        "VALUES ('adjust', 'x', CURRENT_TIMESTAMP, 'empty')")
+    sql("INSERT INTO ledger_transactions (kind, fingerprint, created_at, memo, amount) "
+        "VALUES ('adjust', 'x', CURRENT_TIMESTAMP, 'empty', 1)")
     db.session.commit()
     empty = db.session.scalar(select(Transaction.id).where(Transaction.memo == "empty"))
 
