@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import current_app
@@ -16,6 +16,12 @@ def utcnow() -> datetime:
 
 def local_zone() -> ZoneInfo:
     return ZoneInfo(current_app.config["CREDITS_TIMEZONE"])
+
+
+def local_day_range(first: date, last: date) -> tuple[datetime, datetime]:
+    """[first 00:00, the day after last 00:00) in the town's time zone."""
+    zone = local_zone()
+    return (datetime.combine(first, time(), zone), datetime.combine(last + timedelta(days=1), time(), zone))
 
 
 def as_aware(value: datetime) -> datetime:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
-
 from flask_login import current_user
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
@@ -33,7 +31,7 @@ from credits.hours.services import issue_certificate
 from credits.ledger.services import find_user_account, history, wallet_figures
 from credits.pagination import PageArgs, page_schema, paginate
 from credits.projects.services import get_claim, get_project
-from credits.timeutil import local_zone
+from credits.timeutil import local_day_range
 
 blp = Blueprint("hours_api", __name__, description="Check-in, service hours, review, wallet, certificates")
 
@@ -221,9 +219,3 @@ def request_certificate(data):
     certificate = issue_certificate(current_user, *local_day_range(data["from_"], data["to"]))
     db.session.commit()
     return certificate
-
-
-def local_day_range(first, last) -> tuple[datetime, datetime]:
-    """[first 00:00, the day after last 00:00) in the town's time zone."""
-    zone = local_zone()
-    return (datetime.combine(first, time(), zone), datetime.combine(last + timedelta(days=1), time(), zone))

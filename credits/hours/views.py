@@ -25,7 +25,7 @@ from credits.auth.services import STAR_HOURS, star_level
 from credits.errors import DomainError, NotFound
 from credits.extensions import db, limiter
 from credits.hours import services
-from credits.hours.api import code_rate_limited, local_day_range, review_batch
+from credits.hours.api import code_rate_limited, review_batch
 from credits.hours.models import Certificate, RecordStatus, ServiceRecord
 from credits.hours.schemas import BulkReviewIn, CertificateIn, CodeIn, ManualRecordIn, ReasonIn
 from credits.ledger.models import TxKind
@@ -33,7 +33,7 @@ from credits.ledger.services import find_user_account, history, wallet_figures
 from credits.pagination import PageArgs, paginate
 from credits.projects.models import Claim, ClaimStatus, Project, ProjectStatus
 from credits.projects.services import get_claim, get_project, my_claims
-from credits.timeutil import local_zone, utcnow
+from credits.timeutil import local_day_range, local_zone, utcnow
 from credits.web.forms import form_view
 
 bp = Blueprint("hours", __name__, template_folder="templates")

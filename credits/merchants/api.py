@@ -11,7 +11,6 @@ from credits.auth.permissions import BEARER, role_required
 from credits.auth.schemas import MeOut
 from credits.auth.throttle import per_user_limit
 from credits.extensions import db
-from credits.hours.api import local_day_range
 from credits.merchants import services
 from credits.merchants.schemas import (
     MerchantIn,
@@ -31,6 +30,7 @@ from credits.merchants.schemas import (
     VoucherOut,
 )
 from credits.pagination import PageArgs, page_schema, paginate
+from credits.timeutil import local_day_range
 
 blp = Blueprint("merchants_api", __name__, description="Merchants, services, vouchers and redemption")
 IDEMPOTENCY = {"parameters": [{"in": "header", "name": "Idempotency-Key", "required": False,

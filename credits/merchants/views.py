@@ -26,14 +26,13 @@ from credits.auth.models import Role, User
 from credits.auth.permissions import role_required
 from credits.errors import DomainError, NotFound, localize
 from credits.extensions import db
-from credits.hours.api import local_day_range
 from credits.ledger.services import find_user_account, wallet_figures
 from credits.merchants import services
 from credits.merchants.api import redeem_rate_limited
 from credits.merchants.models import Merchant, MerchantCategory, Settlement, Voucher
 from credits.merchants.schemas import MerchantIn, RedeemIn, ServiceIn, ServicePatchIn, SettlementIn, StaffIn
 from credits.pagination import PageArgs, paginate
-from credits.timeutil import local_zone, utcnow
+from credits.timeutil import local_day_range, local_zone, utcnow
 from credits.web.forms import form_payload, form_view
 
 bp = Blueprint("merchants", __name__, template_folder="templates")

@@ -15,6 +15,11 @@ branch_labels = None
 depends_on = None
 
 TX = "ledger_transactions"
+# Existing two-column indexes widened so per-volunteer and per-project aggregates are index-only scans.
+COVERING = {
+    'ix_service_records_volunteer_time': ['volunteer_id', 'started_at', 'status', 'minutes'],
+    'ix_service_records_project_status': ['project_id', 'status', 'volunteer_id', 'minutes'],
+}
 
 
 def _without_append_only_guard(statement: str) -> None:
@@ -55,6 +60,9 @@ def upgrade():
     _rebuilt_on_sqlite()
     op.create_index('ix_service_records_report', 'service_records',
                     ['started_at', 'status', 'project_id', 'volunteer_id', 'minutes'])
+    for name, columns in COVERING.items():
+        op.drop_index(name, table_name='service_records')
+        op.create_index(name, 'service_records', columns)
     op.create_index('ix_projects_starts_at', 'projects', ['starts_at'])
     op.create_index('ix_users_created_at', 'users', ['created_at'])
 
@@ -63,6 +71,9 @@ def downgrade():
     op.drop_index('ix_users_created_at', table_name='users')
     op.drop_index('ix_projects_starts_at', table_name='projects')
     op.drop_index('ix_service_records_report', table_name='service_records')
+    for name, columns in COVERING.items():
+        op.drop_index(name, table_name='service_records')
+        op.create_index(name, 'service_records', columns[:2])
     with op.batch_alter_table(TX) as batch_op:
         batch_op.drop_index('ix_ledger_transactions_created_kind_amount')
         batch_op.create_index('ix_ledger_transactions_created_at', ['created_at'])
