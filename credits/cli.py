@@ -91,6 +91,30 @@ def seed_demo_command():
     db.session.rollback()
 
 
+@credits_cli.command("seed-scale")
+@click.option("--volunteers", default=100_000, show_default=True, type=click.IntRange(min=1))
+@click.option("--projects", default=2_000, show_default=True, type=click.IntRange(min=1))
+@click.option("--records", default=1_000_000, show_default=True, type=click.IntRange(min=1))
+@click.option("--seed", default=1, show_default=True, help="Random seed: the same seed gives the same data.")
+@with_appcontext
+def seed_scale_command(volunteers, projects, records, seed):
+    """Fill an EMPTY database with a year of invented activity at scale, for benchmarks (exit 2 otherwise)."""
+    from credits.scale import COORDINATOR_PHONE, LONG_HISTORY_PHONE, SCALE_PASSWORD, Scale, ScaleRefused, seed_scale
+
+    try:
+        result = seed_scale(Scale(volunteers, projects, records, seed), echo=click.echo)
+    except ScaleRefused as exc:
+        db.session.rollback()
+        click.echo(f"refused: {exc}", err=True)
+        raise SystemExit(2) from exc
+    for table, count in result["rows"].items():
+        click.echo(f"  {table}: {count:,} rows")
+    click.echo(f"seeded in {result['elapsed']:.0f} s; escrow holds {result['escrow']} coins")
+    click.echo(f"coordinator sign-in: {COORDINATOR_PHONE} / {SCALE_PASSWORD}")
+    click.echo(f"long-history volunteer: {LONG_HISTORY_PHONE} / {SCALE_PASSWORD} "
+               f"({result['long_history_entries']} ledger entries)")
+
+
 @credits_cli.command("expire")
 @with_appcontext
 def expire_command():
