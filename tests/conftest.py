@@ -38,6 +38,8 @@ class IsolatedClient(FlaskClient):
         # End the test body's transaction: its SQLite write lock would block the request, and its objects are
         # reloaded afterwards, so the test sees what the request committed.
         session.rollback()
+        # Buffered, so a streamed body (the CSV exports) is read while the request's context is still current.
+        kwargs.setdefault("buffered", True)
         return contextvars.Context().run(super().open, *args, **kwargs)
 
 

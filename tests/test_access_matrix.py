@@ -25,7 +25,8 @@ from credits.ledger.services import system_account, transfer, user_account
 from credits.merchants import services as merchants
 from credits.merchants.models import Service, Voucher
 from credits.projects import services as projects
-from credits.timeutil import utcnow
+from credits.reviews import services as reviews
+from credits.timeutil import local_zone, utcnow
 
 PASSWORD = "password123"
 ACTORS = ("anonymous", "volunteer", "other_volunteer", "coordinator", "merchant", "other_merchant", "admin")
@@ -181,6 +182,18 @@ def _redeemed_period(world: World, _user) -> dict:
     return ALL_TIME
 
 
+def _review(world: World) -> int:
+    """An open review of the project's year: that project a candidate, the coordinator invited to score."""
+    project = db.session.get(projects.Project, world.object_id("project_id"))
+    coordinator = world.users["coordinator"]
+    review = reviews.open_review(project.starts_at.astimezone(local_zone()).year, "年度优秀服务项目评审",
+                                 by=coordinator)
+    reviews.add_candidates(review, [project.id], actor=coordinator)
+    reviews.invite_reviewers(review, [coordinator.id], actor=coordinator)
+    db.session.commit()
+    return review.id
+
+
 # Path parameter name → a builder that creates the object and returns its id.
 PATH_OBJECTS: dict[str, Callable[[World], int]] = {
     "project_id": _project,
@@ -189,6 +202,7 @@ PATH_OBJECTS: dict[str, Callable[[World], int]] = {
     "merchant_id": _merchant,
     "service_id": _service,
     "voucher_id": _voucher,
+    "review_id": _review,
 }
 VOLUNTEERS = ("volunteer", "other_volunteer")
 
@@ -252,6 +266,26 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/api/v1/me/vouchers"): Row(only(200, *VOLUNTEERS)),
     ("POST", "/api/v1/vouchers/<voucher_id>/cancel"): Row(only(200, "volunteer", other_volunteer=404)),
     ("POST", "/api/v1/redemptions"): Row(only(200, "merchant", other_merchant=409), body=_voucher_code),
+    # Reports: coordinators only, JSON and downloads alike.
+    ("GET", "/api/v1/reports/summary"): Row(only(200, "coordinator")),
+    ("GET", "/api/v1/reports/projects"): Row(only(200, "coordinator")),
+    ("GET", "/api/v1/reports/organizations"): Row(only(200, "coordinator"), query={"format": "csv"}),
+    ("GET", "/api/v1/reports/merchants"): Row(only(200, "coordinator")),
+    ("GET", "/api/v1/reports/volunteers"): Row(only(200, "coordinator"), query={"format": "xlsx"}),
+    ("GET", "/api/v1/reports/records"): Row(only(200, "coordinator"), query={"period": "month"}),
+    # The annual review: coordinators run it; only invited ones score (the world's coordinator is invited).
+    ("POST", "/api/v1/reviews"): Row(only(201, "coordinator"), body={"year": 2026, "title": "年度评审"}),
+    ("GET", "/api/v1/reviews"): Row(only(200, "coordinator")),
+    ("GET", "/api/v1/reviews/<review_id>"): Row(only(200, "coordinator")),
+    ("POST", "/api/v1/reviews/<review_id>/candidates"): Row(
+        only(200, "coordinator"), body=lambda world, _user: {"project_ids": [world.object_id("project_id")]}),
+    ("DELETE", "/api/v1/reviews/<review_id>/candidates/<project_id>"): Row(only(204, "coordinator")),
+    ("POST", "/api/v1/reviews/<review_id>/reviewers"): Row(
+        only(200, "coordinator"), body=lambda world, _user: {"user_ids": [world.users["coordinator"].id]}),
+    ("PUT", "/api/v1/reviews/<review_id>/scores/<project_id>"): Row(only(200, "coordinator"),
+                                                                      body={"score": 90, "comment": "服务扎实"}),
+    ("POST", "/api/v1/reviews/<review_id>/close"): Row(only(200, "coordinator")),
+    ("GET", "/api/v1/reviews/<review_id>/ranking"): Row(only(200, "coordinator"), query={"format": "csv"}),
 }
 
 

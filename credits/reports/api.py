@@ -1,0 +1,75 @@
+"""JSON API for reports: the dashboard's figures and the tables, as JSON pages or CSV/XLSX downloads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response
+from flask_babel import lazy_gettext as _l
+from flask_smorest import Blueprint
+
+from credits.auth.models import Role
+from credits.auth.permissions import BEARER, role_required
+from credits.extensions import db
+from credits.pagination import page_schema, paginate
+from credits.reports import services
+from credits.reports.exports import export_response
+from credits.reports.schemas import ROWS, PeriodArgs, SummaryOut, table_args
+
+blp = Blueprint("reports_api", __name__, description="Figures, tables and exports for coordinators")
+DOWNLOADS = {"text/csv": {"schema": {"type": "string"}},
+             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet":
+                 {"schema": {"type": "string", "format": "binary"}}}
+
+
+@blp.get("/reports/summary")
+@role_required(Role.COORDINATOR)
+@blp.arguments(PeriodArgs, location="query")
+@blp.response(200, SummaryOut)
+@blp.doc(security=BEARER)
+def report_summary(args):
+    """The dashboard's figures for a period (`from`/`to`, or `period=month|quarter|year`; default this year)."""
+    return services.summary(args["period"])
+
+COLUMN_LABELS = {
+    "id": _l("编号"), "title": _l("项目"), "organization": _l("组织"), "category": _l("类别"),
+    "starts_at": _l("开始时间"), "ended_at": _l("结束时间"), "started_at": _l("开始时间"), "status": _l("状态"),
+    "capacity": _l("名额"), "confirmed": _l("已认领"), "fill_rate": _l("认领率"), "volunteers": _l("服务人数"),
+    "approved_minutes": _l("已核定分钟"), "no_shows": _l("爽约"), "name": _l("名称"), "kind": _l("类型"),
+    "members": _l("成员"), "projects": _l("项目数"), "services": _l("服务项目"), "vouchers_issued": _l("领取券数"),
+    "vouchers_redeemed": _l("核销券数"), "coins_redeemed": _l("核销公益币"), "vouchers_outstanding": _l("未使用券数"),
+    "volunteer_no": _l("志愿者编号"), "volunteer": _l("志愿者"), "project": _l("项目"), "records": _l("记录数"),
+    "lifetime_minutes": _l("累计分钟"), "balance": _l("余额"), "minutes": _l("分钟"), "source": _l("来源"),
+    "reviewed_at": _l("审核时间"),
+}
+
+
+def table_page_or_download(name: str, args: dict[str, Any]) -> dict[str, Any] | Response:
+    """One page of a report table, or all of it as a download: the same query either way."""
+    period = args["period"]
+    stmt = services.TABLES[name].query(period, args.get("sort"), args.get("order"))
+    if args.get("format", "json") == "json":
+        return paginate(stmt, args["page"], args["per_page"], scalars=False)
+    headers = [str(COLUMN_LABELS[key]) for key in stmt.selected_columns.keys()]  # noqa: SIM118 (a ColumnCollection)
+    return export_response(f"{name}-{period.first}-{period.last}", headers,
+                           lambda: db.session.execute(stmt.execution_options(yield_per=2000)), args["format"])
+
+
+def _register_table(name: str) -> None:
+    """One route per table, so each has its own row schema and sort columns in the OpenAPI document."""
+
+    @blp.route(f"/reports/{name}", methods=["GET"], endpoint=f"report_{name}")
+    @role_required(Role.COORDINATOR)
+    @blp.arguments(table_args(name), location="query")
+    @blp.response(200, page_schema(ROWS[name]))
+    @blp.doc(security=BEARER, summary=f"The {name} table for a period",
+             description="`format=json` (default) is one page; `csv` and `xlsx` download every row.",
+             responses={"200": {"description": "One page, or every row as a download", "content": {
+                 "application/json": {"schema": {"$ref": f"#/components/schemas/{page_schema(ROWS[name]).__name__}"}},
+                 **DOWNLOADS}}})
+    def table(args):
+        return table_page_or_download(name, args)
+
+
+for _name in ROWS:
+    _register_table(_name)

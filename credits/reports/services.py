@@ -1,0 +1,357 @@
+"""The figures of SPEC 2.6, each one SQL aggregate over indexed columns, for any period of local days."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, and_, case, distinct, func, literal, or_, select
+from sqlalchemy.orm import aliased
+
+from credits.auth.models import Organization, Role, User, UserRole
+from credits.extensions import db
+from credits.hours.models import RecordStatus, ServiceRecord
+from credits.ledger.models import Account, AccountKind, Entry, SystemAccount, Transaction, TxKind
+from credits.merchants.models import Merchant, Service, Voucher, VoucherStatus
+from credits.projects.models import Claim, ClaimStatus, Project, ProjectStatus
+from credits.timeutil import local_day_range, local_zone
+
+# Periods longer than this are refused: the charts and the scans have to stay bounded.
+MAX_PERIOD_DAYS = 366 * 5
+# Up to this many days the charts go by day, beyond it by month.
+DAILY_UP_TO = 62
+HELD = (ProjectStatus.PUBLISHED.value, ProjectStatus.CLOSED.value)  # projects that took place or will
+
+
+@dataclass(frozen=True)
+class Period:
+    """Local days `first` to `last`, both included."""
+
+    first: date
+    last: date
+
+    @classmethod
+    def named(cls, name: str, today: date) -> Period:
+        """This month, quarter or year, up to its end."""
+        if name == "month":
+            first = today.replace(day=1)
+            return cls(first, _add_months(first, 1) - timedelta(days=1))
+        if name == "quarter":
+            first = today.replace(month=(today.month - 1) // 3 * 3 + 1, day=1)
+            return cls(first, _add_months(first, 3) - timedelta(days=1))
+        if name == "year":
+            return cls(today.replace(month=1, day=1), today.replace(month=12, day=31))
+        raise ValueError(name)
+
+    @classmethod
+    def quarter(cls, year: int, number: int) -> Period:
+        first = date(year, (number - 1) * 3 + 1, 1)
+        return cls(first, _add_months(first, 3) - timedelta(days=1))
+
+    @property
+    def bounds(self) -> tuple[datetime, datetime]:
+        return local_day_range(self.first, self.last)
+
+    @property
+    def unit(self) -> str:
+        return "day" if (self.last - self.first).days < DAILY_UP_TO else "month"
+
+    def buckets(self) -> list[str]:
+        """The chart's labels, every one of them, so a quiet day or month shows as 0 and not as a gap."""
+        labels, day = [], self.first
+        while day <= self.last:
+            labels.append(day.isoformat() if self.unit == "day" else day.strftime("%Y-%m"))
+            day = day + timedelta(days=1) if self.unit == "day" else _add_months(day.replace(day=1), 1)
+        return labels
+
+
+def _add_months(day: date, months: int) -> date:
+    index = day.month - 1 + months
+    return day.replace(year=day.year + index // 12, month=index % 12 + 1)
+
+
+def _bucket(column, unit: str):
+    """The local day (YYYY-MM-DD) or month (YYYY-MM) of a UTC timestamp column, computed in SQL."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        pattern = "YYYY-MM-DD" if unit == "day" else "YYYY-MM"
+        return func.to_char(func.timezone(local_zone().key, column), pattern)
+    # SQLite has no time zone database: shift by the zone's current offset (Asia/Shanghai has no DST).
+    offset = int(datetime.now(local_zone()).utcoffset().total_seconds() // 60)
+    return func.strftime("%Y-%m-%d" if unit == "day" else "%Y-%m", column, f"{offset:+d} minutes")
+
+
+def _within(column, start: datetime, end: datetime):
+    return and_(column >= start, column < end)
+
+
+# --- the dashboard ----------------------------------------------------------------------------------
+
+# How each kind of transaction changes the coins volunteers hold (their accounts and escrow together).
+OUTSTANDING_SIGN = {TxKind.ISSUE: 1, TxKind.CLAWBACK: -1, TxKind.REDEEM: -1, TxKind.EXPIRE: -1}
+
+
+def _adjustments(start: datetime | None, end: datetime | None):
+    """The net of admin adjustments toward volunteers: the one kind whose direction its amount does not say."""
+    holder = or_(Account.kind == AccountKind.VOLUNTEER, Account.system_code == SystemAccount.ESCROW)
+    stmt = (select(func.coalesce(func.sum(Entry.amount), 0))
+            .join(Transaction, Transaction.id == Entry.transaction_id).join(Account, Account.id == Entry.account_id)
+            .where(Transaction.kind == TxKind.ADJUST, holder))
+    if start is not None:
+        stmt = stmt.where(Transaction.created_at >= start)
+    if end is not None:
+        stmt = stmt.where(Transaction.created_at < end)
+    return stmt.scalar_subquery()
+
+
+def _outstanding_at(end: datetime) -> int:
+    """Coins volunteers held at `end` (balances plus escrow): today's holdings less what moved since, read in
+    one statement so both halves see the same snapshot."""
+    live = (select(func.coalesce(func.sum(Account.balance), 0))
+            .where(or_(Account.kind == AccountKind.VOLUNTEER, Account.system_code == SystemAccount.ESCROW))
+            .scalar_subquery())
+    signed = case(*[(Transaction.kind == kind.value, sign * Transaction.amount)
+                    for kind, sign in OUTSTANDING_SIGN.items()], else_=0)
+    since = (select(func.coalesce(func.sum(signed), 0))
+             .where(Transaction.created_at >= end, Transaction.kind.in_([k.value for k in OUTSTANDING_SIGN]))
+             .scalar_subquery())
+    return int(db.session.scalar(select(live - since - _adjustments(end, None))))
+
+
+def summary(period: Period) -> dict[str, Any]:
+    """Every figure of the dashboard for the period, with the series its charts draw."""
+    start, end = period.bounds
+    labels = period.buckets()
+    slot = {label: i for i, label in enumerate(labels)}
+    series = {key: [0] * len(labels) for key in
+              ("approved_minutes", "coins_issued", "coins_redeemed", "volunteers_registered")}
+
+    approved = and_(_within(ServiceRecord.started_at, start, end), ServiceRecord.status == RecordStatus.APPROVED)
+    bucket = _bucket(ServiceRecord.started_at, period.unit)
+    for label, minutes in db.session.execute(
+            select(bucket, func.sum(ServiceRecord.minutes)).where(approved).group_by(bucket)):
+        series["approved_minutes"][slot[label]] = int(minutes or 0)
+    minutes = func.coalesce(func.sum(ServiceRecord.minutes), 0)
+    hours = db.session.execute(
+        select(func.count(distinct(ServiceRecord.volunteer_id)), func.count(), minutes).where(approved)).one()
+    pending = db.session.scalar(select(func.count()).select_from(ServiceRecord).where(
+        _within(ServiceRecord.started_at, start, end), ServiceRecord.status == RecordStatus.PENDING))
+
+    coins = dict.fromkeys(("issued", "clawed_back", "redeemed", "expired"), 0)
+    named = {TxKind.ISSUE: "issued", TxKind.CLAWBACK: "clawed_back", TxKind.REDEEM: "redeemed",
+             TxKind.EXPIRE: "expired"}
+    bucket = _bucket(Transaction.created_at, period.unit)
+    for label, kind, amount in db.session.execute(
+            select(bucket, Transaction.kind, func.sum(Transaction.amount))
+            .where(_within(Transaction.created_at, start, end), Transaction.kind.in_([k.value for k in named]))
+            .group_by(bucket, Transaction.kind)):
+        coins[named[TxKind(kind)]] += int(amount)
+        if kind == TxKind.ISSUE:
+            series["coins_issued"][slot[label]] = int(amount)
+        elif kind == TxKind.REDEEM:
+            series["coins_redeemed"][slot[label]] = int(amount)
+    coins["adjusted"] = int(db.session.scalar(select(_adjustments(start, end))))
+    coins["outstanding"] = _outstanding_at(min(end, datetime.now(local_zone())))
+
+    volunteer = (select(User.created_at).join(UserRole, UserRole.user_id == User.id)
+                 .where(UserRole.role == Role.VOLUNTEER).subquery())
+    bucket = _bucket(volunteer.c.created_at, period.unit)
+    for label, count in db.session.execute(
+            select(bucket, func.count()).where(_within(volunteer.c.created_at, start, end)).group_by(bucket)):
+        series["volunteers_registered"][slot[label]] = int(count)
+    registered_total = db.session.scalar(select(func.count()).where(volunteer.c.created_at < end))
+
+    projects = db.session.execute(select(
+        func.count(), func.coalesce(func.sum(Project.capacity), 0), func.coalesce(func.sum(Project.confirmed_count), 0)
+    ).where(_within(Project.starts_at, start, end), Project.status.in_(HELD))).one()
+
+    return {
+        "from": period.first, "to": period.last,
+        "volunteers": {"registered": sum(series["volunteers_registered"]), "total": registered_total,
+                       "active": hours[0]},
+        "projects": {"published": projects[0], "capacity": int(projects[1]), "confirmed": int(projects[2]),
+                     "fill_rate": _rate(projects[2], projects[1])},
+        "hours": {"approved_minutes": int(hours[2]), "approved_records": hours[1], "pending_records": pending},
+        "coins": coins,
+        "merchants": redemptions_by_merchant(start, end),
+        "series": {"unit": period.unit, "labels": labels, **series},
+    }
+
+
+def redemptions_by_merchant(start: datetime, end: datetime) -> list[dict[str, Any]]:
+    rows = db.session.execute(
+        select(Merchant.id, Merchant.name, func.count(Voucher.id), func.sum(Voucher.coins))
+        .join(Voucher, Voucher.merchant_id == Merchant.id)
+        .where(Voucher.status == VoucherStatus.REDEEMED, _within(Voucher.redeemed_at, start, end))
+        .group_by(Merchant.id, Merchant.name).order_by(func.sum(Voucher.coins).desc(), Merchant.id)).all()
+    return [{"merchant_id": mid, "name": name, "vouchers": n, "coins": int(coins)} for mid, name, n, coins in rows]
+
+
+def _rate(part, whole) -> float:
+    return round(float(part) / float(whole), 4) if whole else 0.0
+
+
+# --- tables -----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A report table: the query of its rows (one labelled column per field) and the columns it sorts by."""
+
+    build: Callable[[Period], Select]
+    sortable: tuple[str, ...]
+    default_sort: str
+    default_order: str = "asc"
+
+    def query(self, period: Period, sort: str | None = None, order: str | None = None) -> Select:
+        """Sorted by an allowed column (ValueError otherwise), ties broken by id so pages never overlap."""
+        sort = sort or self.default_sort
+        if sort not in self.sortable:
+            raise ValueError(sort)
+        stmt = self.build(period)
+        column = stmt.selected_columns[sort]
+        key = column.desc() if (order or self.default_order) == "desc" else column.asc()
+        return stmt.order_by(key, stmt.selected_columns["id"].asc())
+
+
+def _scalar(stmt: Select, label: str):
+    """A correlated sub-select: evaluated only for the rows of the page unless the page sorts by it."""
+    return func.coalesce(stmt.scalar_subquery(), 0).label(label)
+
+
+def _fill_rate(confirmed, capacity):
+    return case((capacity > 0, (confirmed * literal(1.0)) / capacity), else_=0.0)
+
+
+def _no_shows(project_clause):
+    return select(func.count()).select_from(Claim).where(project_clause, Claim.status == ClaimStatus.NO_SHOW)
+
+
+def _projects_stmt() -> Select:
+    """One row per project with its figures; callers choose which projects."""
+    approved = and_(ServiceRecord.project_id == Project.id, ServiceRecord.status == RecordStatus.APPROVED)
+    return (select(
+        Project.id.label("id"), Project.title.label("title"), Organization.name.label("organization"),
+        Project.category.label("category"), Project.starts_at.label("starts_at"), Project.status.label("status"),
+        Project.capacity.label("capacity"), Project.confirmed_count.label("confirmed"),
+        _fill_rate(Project.confirmed_count, Project.capacity).label("fill_rate"),
+        _scalar(select(func.count(distinct(ServiceRecord.volunteer_id))).where(approved), "volunteers"),
+        _scalar(select(func.sum(ServiceRecord.minutes)).where(approved), "approved_minutes"),
+        _scalar(_no_shows(Claim.project_id == Project.id), "no_shows"),
+    ).join(Organization, Organization.id == Project.organization_id))
+
+
+def projects_table(period: Period) -> Select:
+    start, end = period.bounds
+    return _projects_stmt().where(_within(Project.starts_at, start, end), Project.status != ProjectStatus.DRAFT)
+
+
+def organizations_table(period: Period) -> Select:
+    start, end = period.bounds
+    held = and_(Project.organization_id == Organization.id, Project.status.in_(HELD),
+                _within(Project.starts_at, start, end))
+    served = (select(func.count(distinct(ServiceRecord.volunteer_id)))
+              .join(Project, Project.id == ServiceRecord.project_id)
+              .where(held, ServiceRecord.status == RecordStatus.APPROVED))
+    capacity = _scalar(select(func.sum(Project.capacity)).where(held), "capacity")
+    confirmed = _scalar(select(func.sum(Project.confirmed_count)).where(held), "confirmed")
+    member = (select(func.count()).select_from(User).join(UserRole, UserRole.user_id == User.id)
+              .where(User.organization_id == Organization.id, UserRole.role == Role.VOLUNTEER))
+    return select(
+        Organization.id.label("id"), Organization.name.label("name"), Organization.kind.label("kind"),
+        _scalar(member, "members"),
+        _scalar(select(func.count()).select_from(Project).where(held), "projects"),
+        capacity, confirmed, _fill_rate(confirmed, capacity).label("fill_rate"),
+        _scalar(served, "volunteers"),
+        _scalar(served.with_only_columns(func.sum(ServiceRecord.minutes)), "approved_minutes"),
+        _scalar(select(func.count()).select_from(Claim).join(Project, Project.id == Claim.project_id)
+                .where(held, Claim.status == ClaimStatus.NO_SHOW), "no_shows"),
+    )
+
+
+def merchants_table(period: Period) -> Select:
+    start, end = period.bounds
+    mine = Voucher.merchant_id == Merchant.id
+    redeemed = and_(mine, Voucher.status == VoucherStatus.REDEEMED, _within(Voucher.redeemed_at, start, end))
+    stmt = select(
+        Merchant.id.label("id"), Merchant.name.label("name"), Merchant.category.label("category"),
+        _scalar(select(func.count()).select_from(Service).where(Service.merchant_id == Merchant.id,
+                                                                Service.active.is_(True)), "services"),
+        _scalar(select(func.count()).select_from(Voucher).where(mine, _within(Voucher.issued_at, start, end)),
+                "vouchers_issued"),
+        _scalar(select(func.count()).select_from(Voucher).where(redeemed), "vouchers_redeemed"),
+        _scalar(select(func.sum(Voucher.coins)).where(redeemed), "coins_redeemed"),
+        _scalar(select(func.count()).select_from(Voucher).where(mine, Voucher.status == VoucherStatus.ISSUED),
+                "vouchers_outstanding"),
+    )
+    return stmt
+
+
+def volunteers_table(period: Period) -> Select:
+    start, end = period.bounds
+    approved = and_(ServiceRecord.volunteer_id == User.id, _within(ServiceRecord.started_at, start, end),
+                    ServiceRecord.status == RecordStatus.APPROVED)
+    stmt = (select(
+        User.id.label("id"), User.volunteer_no.label("volunteer_no"), User.name.label("name"),
+        Organization.name.label("organization"),
+        _scalar(select(func.sum(ServiceRecord.minutes)).where(approved), "approved_minutes"),
+        _scalar(select(func.count()).select_from(ServiceRecord).where(approved), "records"),
+        _scalar(select(func.count(distinct(ServiceRecord.project_id))).where(approved), "projects"),
+        User.approved_minutes.label("lifetime_minutes"),
+        func.coalesce(Account.balance, 0).label("balance"),
+    ).join(UserRole, and_(UserRole.user_id == User.id, UserRole.role == Role.VOLUNTEER))
+        .outerjoin(Organization, Organization.id == User.organization_id)
+        .outerjoin(Account, Account.user_id == User.id))
+    return stmt
+
+
+def records_table(period: Period) -> Select:
+    """Service records that started in the period, in any status: the record of who served where and when."""
+    start, end = period.bounds
+    volunteer = aliased(User)
+    stmt = (select(
+        ServiceRecord.id.label("id"), ServiceRecord.started_at.label("started_at"),
+        ServiceRecord.ended_at.label("ended_at"), volunteer.volunteer_no.label("volunteer_no"),
+        volunteer.name.label("volunteer"), Project.title.label("project"), Organization.name.label("organization"),
+        ServiceRecord.minutes.label("minutes"), ServiceRecord.source.label("source"),
+        ServiceRecord.status.label("status"), ServiceRecord.reviewed_at.label("reviewed_at"),
+    ).join(volunteer, volunteer.id == ServiceRecord.volunteer_id)
+        .join(Project, Project.id == ServiceRecord.project_id)
+        .join(Organization, Organization.id == Project.organization_id)
+        .where(_within(ServiceRecord.started_at, start, end)))
+    return stmt
+
+
+TABLES = {
+    "projects": TableSpec(projects_table, ("id", "title", "starts_at", "capacity", "confirmed", "fill_rate",
+                                           "volunteers", "approved_minutes", "no_shows"), "starts_at"),
+    "organizations": TableSpec(organizations_table, ("id", "name", "members", "projects", "capacity", "confirmed",
+                                                     "fill_rate", "volunteers", "approved_minutes", "no_shows"),
+                               "approved_minutes", "desc"),
+    "merchants": TableSpec(merchants_table, ("id", "name", "services", "vouchers_issued", "vouchers_redeemed",
+                                             "coins_redeemed", "vouchers_outstanding"), "coins_redeemed", "desc"),
+    "volunteers": TableSpec(volunteers_table, ("id", "volunteer_no", "name", "approved_minutes", "records",
+                                               "projects", "lifetime_minutes", "balance"), "volunteer_no"),
+    "records": TableSpec(records_table, ("id", "started_at", "minutes", "status"), "started_at"),
+}
+
+
+# --- per-project figures, for the annual review -------------------------------------------------------
+
+@dataclass(frozen=True)
+class ProjectFigures:
+    approved_minutes: int
+    volunteers: int
+    capacity: int
+    confirmed: int
+    fill_rate: float
+    no_shows: int
+
+
+def project_figures(project_ids: Sequence[int]) -> dict[int, ProjectFigures]:
+    """Hours, volunteers, fill rate and no-shows of each project, whatever its dates."""
+    if not project_ids:
+        return {}
+    rows = db.session.execute(_projects_stmt().where(Project.id.in_(project_ids))).all()
+    return {row.id: ProjectFigures(int(row.approved_minutes), int(row.volunteers), row.capacity, row.confirmed,
+                                   _rate(row.confirmed, row.capacity), int(row.no_shows)) for row in rows}
