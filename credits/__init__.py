@@ -77,6 +77,7 @@ def register_blueprints(app: Flask) -> None:
     from credits.merchants.views import bp as merchants_bp
     from credits.projects.api import blp as projects_api
     from credits.projects.views import bp as projects_bp
+    from credits.reports.api import blp as reports_api
     from credits.web.views import bp as web_bp
 
     app.register_blueprint(web_bp)
@@ -85,7 +86,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(projects_bp)
     app.register_blueprint(hours_bp)
     app.register_blueprint(merchants_bp)
-    for blp in (auth_api, projects_api, hours_api, merchants_api):
+    for blp in (auth_api, projects_api, hours_api, merchants_api, reports_api):
         api.register_blueprint(blp, url_prefix="/api/v1")
 
 
