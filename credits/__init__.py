@@ -78,6 +78,8 @@ def register_blueprints(app: Flask) -> None:
     from credits.projects.api import blp as projects_api
     from credits.projects.views import bp as projects_bp
     from credits.reports.api import blp as reports_api
+    from credits.reviews.api import blp as reviews_api
+    from credits.reviews.views import bp as reviews_bp
     from credits.web.views import bp as web_bp
 
     app.register_blueprint(web_bp)
@@ -86,7 +88,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(projects_bp)
     app.register_blueprint(hours_bp)
     app.register_blueprint(merchants_bp)
-    for blp in (auth_api, projects_api, hours_api, merchants_api, reports_api):
+    app.register_blueprint(reviews_bp)
+    for blp in (auth_api, projects_api, hours_api, merchants_api, reports_api, reviews_api):
         api.register_blueprint(blp, url_prefix="/api/v1")
 
 
