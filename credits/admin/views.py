@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 from sqlalchemy import or_, select
 
 from credits.auth import services
@@ -15,6 +15,7 @@ from credits.auth.schemas import PASSWORD, PHONE, OrganizationIn, StripMixin, Us
 from credits.extensions import db
 from credits.pagination import PageArgs, paginate
 from credits.settings.services import PolicySchema, get_policy, update_policy
+from credits.timeutil import local_day_range
 from credits.web.forms import form_view
 
 bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates")
@@ -44,6 +45,13 @@ class AuditArgs(PageArgs):
     action = fields.String(load_default="", validate=validate.Length(max=60))
     object_type = fields.String(load_default="", validate=validate.Length(max=40))
     object_id = fields.String(load_default="", validate=validate.Length(max=40))
+    from_ = fields.Date(data_key="from", load_default=None)
+    to = fields.Date(load_default=None)
+
+    @validates_schema
+    def ordered(self, data, **_kwargs):
+        if data["from_"] and data["to"] and data["to"] < data["from_"]:
+            raise ValidationError(_("结束日期不能早于开始日期。"), "to")
 
 
 def _organizations():
@@ -136,6 +144,10 @@ def audit():
         stmt = stmt.where(AuditEvent.object_type == args["object_type"])
     if args["object_id"]:
         stmt = stmt.where(AuditEvent.object_id == args["object_id"])
+    if args["from_"]:
+        stmt = stmt.where(AuditEvent.created_at >= local_day_range(args["from_"], args["from_"])[0])
+    if args["to"]:
+        stmt = stmt.where(AuditEvent.created_at < local_day_range(args["to"], args["to"])[1])
     page = paginate(stmt, args["page"], args["per_page"])
-    filters = {k: v for k, v in args.items() if k not in ("page", "per_page") and v}
+    filters = {("from" if k == "from_" else k): v for k, v in args.items() if k not in ("page", "per_page") and v}
     return render_template("admin/audit.html", page=page, filters=filters)

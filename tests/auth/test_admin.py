@@ -4,6 +4,7 @@ change written to the audit trail with who, what, which object and from where.""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -14,6 +15,7 @@ from credits.errors import Forbidden
 from credits.extensions import db
 from credits.settings.models import PolicySetting
 from credits.settings.services import get_policy
+from credits.timeutil import local_zone
 from tests.conftest import csrf_token
 
 PASSWORD = "password123"
@@ -353,6 +355,27 @@ def test_the_audit_page_filters_by_actor_and_object(admin_client, admin, make_us
     assert "user.update" in by_admin
     about_user = admin_client.get(f"/admin/audit?object_type=users&object_id={user.id}").get_data(as_text=True)
     assert "user.update" in about_user and "user.create" in about_user and "user.login" not in about_user
+
+
+def test_the_audit_page_filters_by_period_in_local_days(admin_client, admin):
+    post_form(admin_client, "/admin/organizations", {"name": "奉城镇商会", "kind": "enterprise"})
+    event = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "organization.create")).one()
+    event_day = event.created_at.astimezone(local_zone()).date()
+    day_before = event_day - timedelta(days=1)
+
+    on_the_day = admin_client.get(f"/admin/audit?from={event_day}&to={event_day}").get_data(as_text=True)
+    before = admin_client.get(f"/admin/audit?to={day_before}").get_data(as_text=True)
+    after = admin_client.get(f"/admin/audit?from={event_day + timedelta(days=1)}").get_data(as_text=True)
+
+    assert "organization.create" in on_the_day
+    assert "organization.create" not in before and "organization.create" not in after
+
+
+def test_the_audit_page_refuses_a_period_that_ends_before_it_starts(admin_client):
+    response = admin_client.get("/admin/audit?from=2026-05-02&to=2026-05-01")
+
+    assert response.status_code == 422
+    assert "结束日期不能早于开始日期" in response.get_data(as_text=True)
 
 
 def test_sign_in_and_sign_out_are_audited_with_the_address(admin_client, admin):
