@@ -59,7 +59,8 @@ def export_rows(rows: list[services.RankingRow]):
 def ranking_export(review: Review, rows: list[services.RankingRow], fmt: str):
     # A ranking is a few dozen rows: made into plain values now, while the request's session still holds them.
     table = list(export_rows(rows))
-    return export_response(f"{_('评审排名')}-{review.year}-{review.id}", export_headers(), lambda: table, fmt)
+    name = _("评审排名")
+    return export_response(f"{name}-{review.year}-{review.id}", export_headers(), lambda: table, fmt)
 
 
 @blp.post("/reviews")
