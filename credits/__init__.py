@@ -78,6 +78,7 @@ def register_blueprints(app: Flask) -> None:
     from credits.projects.api import blp as projects_api
     from credits.projects.views import bp as projects_bp
     from credits.reports.api import blp as reports_api
+    from credits.reports.views import bp as reports_bp
     from credits.reviews.api import blp as reviews_api
     from credits.reviews.views import bp as reviews_bp
     from credits.web.views import bp as web_bp
@@ -88,6 +89,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(projects_bp)
     app.register_blueprint(hours_bp)
     app.register_blueprint(merchants_bp)
+    app.register_blueprint(reports_bp)
     app.register_blueprint(reviews_bp)
     for blp in (auth_api, projects_api, hours_api, merchants_api, reports_api, reviews_api):
         api.register_blueprint(blp, url_prefix="/api/v1")
