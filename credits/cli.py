@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 from flask.cli import with_appcontext
@@ -73,6 +74,23 @@ def verify_ledger_command():
     if breaches:
         raise SystemExit(1)
     click.echo("ledger ok")
+
+
+@credits_cli.command("backup")
+@click.argument("dest", type=click.Path(dir_okay=False, path_type=Path))
+@with_appcontext
+def backup_command(dest):
+    """Back up the database to DEST while the app keeps serving (SQLite backup API, or pg_dump -Fc)."""
+    from flask import current_app
+
+    from credits.backup import BackupError, backup
+
+    try:
+        backup(current_app.config["SQLALCHEMY_DATABASE_URI"], dest)
+    except BackupError as exc:
+        click.echo(f"backup failed: {exc}", err=True)
+        raise SystemExit(2) from exc
+    click.echo(f"backed up to {dest} ({dest.stat().st_size} bytes)")
 
 
 @credits_cli.command("seed-demo")
