@@ -15,6 +15,7 @@ from credits.ledger.services import system_account, transfer, user_account
 from credits.merchants import services as merchants
 from credits.projects import services as projects
 from credits.projects.models import Claim, ClaimStatus, Project
+from credits.reviews import services as reviews
 from credits.timeutil import local_zone, utcnow
 
 DEMO_PASSWORD = "gongyi2026"
@@ -74,6 +75,7 @@ def seed_demo() -> bool:
                                   organization_id=orgs[org_name].id)
     _seed_projects(users)
     _seed_merchants(users)
+    _seed_review(users)
     return True
 
 
@@ -217,3 +219,18 @@ def _seed_merchants(users: dict[str, User]) -> None:
     expired.expires_at = utcnow() - timedelta(hours=1)
     db.session.flush()
     merchants.expire_if_due(expired)
+
+
+def _seed_review(users: dict[str, User]) -> None:
+    """This year's 优秀服务项目评审, open: every eligible demo project a candidate, both coordinators invited,
+    and 王协调's first scores in."""
+    chair, other = users["王协调"], users["赵协调"]
+    review = reviews.open_review(utcnow().astimezone(local_zone()).year, "年度优秀服务项目评审（演示）", by=chair)
+    candidates = list(db.session.scalars(reviews.eligible_projects(review)))
+    reviews.add_candidates(review, [p.id for p in candidates], actor=chair)
+    reviews.invite_reviewers(review, [chair.id, other.id], actor=chair)
+    comments = {"爱心理发服务": (92, "老人们很满意，预约和接送安排得细致。"),
+                "健康加油站": (85, "参与面广，宣传资料实用。")}
+    for project in candidates:
+        if project.title in comments:
+            reviews.score(review, project, *comments[project.title], reviewer=chair)
