@@ -24,6 +24,7 @@ def create_app(config: type[Config] | None = None, overrides: Mapping | None = N
     app.config.update(overrides or {})
     config.finalize(app)
     register_logging(app)
+    register_proxy(app)
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)
@@ -37,6 +38,16 @@ def create_app(config: type[Config] | None = None, overrides: Mapping | None = N
 def register_logging(app: Flask) -> None:
     if not app.debug and not app.testing:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def register_proxy(app: Flask) -> None:
+    """Take the client's address and scheme from the proxies in front (X-Forwarded-For, -Proto), as many as
+    TRUSTED_PROXY_COUNT says; headers from anyone else are ignored."""
+    count = app.config["TRUSTED_PROXY_COUNT"]
+    if count:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)
 
 
 def select_locale() -> str | None:

@@ -25,6 +25,10 @@ class Config:
     SECRET_KEY: str | None = os.environ.get("SECRET_KEY")
     REDIS_URL: str | None = os.environ.get("REDIS_URL")
     CREDITS_TIMEZONE = os.environ.get("CREDITS_TIMEZONE", "Asia/Shanghai")
+    # Behind nginx every request comes from the proxy's address: without trusting its X-Forwarded-For the
+    # per-address sign-in throttle would lock out the whole town after five typos, and the audit trail would
+    # record the proxy. Only set it to the number of proxies in front, or clients could forge their address.
+    TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT") or 0)
 
     SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
     DB_RETRIES = 8
@@ -96,6 +100,7 @@ class TestConfig(Config):
     SECRET_KEY = "test-secret-key"
     SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL")
     REDIS_URL = None
+    TRUSTED_PROXY_COUNT = 0
     WTF_CSRF_ENABLED = True
     PASSWORD_HASH_FAST = True  # argon2 at minimum cost keeps the suite quick; production uses the defaults
 

@@ -1,0 +1,35 @@
+"""Running behind a proxy and through database outages (docs/deploy.md): the per-address sign-in throttle counts
+the client that nginx names, never a forged header, and a database that goes away answers 503 and comes back
+without a restart."""
+
+from __future__ import annotations
+
+from credits.extensions import db, limiter
+from tests.conftest import _make_app
+
+WRONG = "wrong-password"
+
+
+def sign_in(client, phone: str, forwarded_for: str):
+    return client.post("/api/v1/auth/token", json={"phone": phone, "password": WRONG},
+                       environ_base={"REMOTE_ADDR": "127.0.0.1"}, headers={"X-Forwarded-For": forwarded_for})
+
+
+def test_behind_a_trusted_proxy_the_address_throttle_counts_each_client_not_the_proxy(database_url):
+    app = _make_app(database_url, TRUSTED_PROXY_COUNT=1)
+    with app.app_context():
+        limiter.reset()
+        client = app.test_client()
+        for i in range(5):  # five phones, so only the per-address limit can apply
+            assert sign_in(client, f"1390000010{i}", "198.51.100.7").status_code == 401
+        assert sign_in(client, "13900000109", "198.51.100.7").status_code == 429
+        # Another townsperson behind the same nginx is not locked out by the first one's typos.
+        assert sign_in(client, "13900000110", "198.51.100.8").status_code == 401
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_without_a_trusted_proxy_a_forged_forwarded_for_does_not_escape_the_address_throttle(client):
+    for i in range(5):
+        assert sign_in(client, f"1390000020{i}", f"198.51.100.{i}").status_code == 401
+    assert sign_in(client, "13900000209", "198.51.100.99").status_code == 429
