@@ -73,13 +73,15 @@ def _add_months(day: date, months: int) -> date:
 
 
 def _bucket(column, unit: str):
-    """The local day (YYYY-MM-DD) or month (YYYY-MM) of a UTC timestamp column, computed in SQL."""
+    """The local day or month of a UTC timestamp column, computed in SQL, and how to turn what the database
+    returns into the chart's label (YYYY-MM-DD or YYYY-MM)."""
+    pattern = "%Y-%m-%d" if unit == "day" else "%Y-%m"
     if db.session.get_bind().dialect.name == "postgresql":
-        pattern = "YYYY-MM-DD" if unit == "day" else "YYYY-MM"
-        return func.to_char(func.timezone(local_zone().key, column), pattern)
+        # date_trunc rather than to_char: it is the per-row cost of a scan over a year of rows.
+        return func.date_trunc(unit, func.timezone(local_zone().key, column)), lambda value: value.strftime(pattern)
     # SQLite has no time zone database: shift by the zone's current offset (Asia/Shanghai has no DST).
     offset = int(datetime.now(local_zone()).utcoffset().total_seconds() // 60)
-    return func.strftime("%Y-%m-%d" if unit == "day" else "%Y-%m", column, f"{offset:+d} minutes")
+    return func.strftime(pattern, column, f"{offset:+d} minutes"), str
 
 
 def _within(column, start: datetime, end: datetime):
@@ -127,39 +129,42 @@ def summary(period: Period) -> dict[str, Any]:
     series = {key: [0] * len(labels) for key in
               ("approved_minutes", "coins_issued", "coins_redeemed", "volunteers_registered")}
 
-    approved = and_(_within(ServiceRecord.started_at, start, end), ServiceRecord.status == RecordStatus.APPROVED)
-    bucket = _bucket(ServiceRecord.started_at, period.unit)
-    for label, minutes in db.session.execute(
-            select(bucket, func.sum(ServiceRecord.minutes)).where(approved).group_by(bucket)):
-        series["approved_minutes"][slot[label]] = int(minutes or 0)
-    minutes = func.coalesce(func.sum(ServiceRecord.minutes), 0)
-    hours = db.session.execute(
-        select(func.count(distinct(ServiceRecord.volunteer_id)), func.count(), minutes).where(approved)).one()
-    pending = db.session.scalar(select(func.count()).select_from(ServiceRecord).where(
-        _within(ServiceRecord.started_at, start, end), ServiceRecord.status == RecordStatus.PENDING))
+    # One pass over the period's records for the hours series and both counts.
+    is_approved = ServiceRecord.status == RecordStatus.APPROVED
+    bucket, label = _bucket(ServiceRecord.started_at, period.unit)
+    approved_records = pending = 0
+    for when, minutes, approved_n, pending_n in db.session.execute(
+            select(bucket, func.sum(case((is_approved, ServiceRecord.minutes))), func.count(case((is_approved, 1))),
+                   func.count(case((ServiceRecord.status == RecordStatus.PENDING, 1))))
+            .where(_within(ServiceRecord.started_at, start, end)).group_by(bucket)):
+        series["approved_minutes"][slot[label(when)]] = int(minutes or 0)
+        approved_records, pending = approved_records + approved_n, pending + pending_n
+    served = (select(ServiceRecord.id).where(ServiceRecord.volunteer_id == User.id, is_approved,
+                                             _within(ServiceRecord.started_at, start, end)))
+    active = db.session.scalar(select(func.count()).select_from(User).where(served.exists()))
 
     coins = dict.fromkeys(("issued", "clawed_back", "redeemed", "expired"), 0)
     named = {TxKind.ISSUE: "issued", TxKind.CLAWBACK: "clawed_back", TxKind.REDEEM: "redeemed",
              TxKind.EXPIRE: "expired"}
-    bucket = _bucket(Transaction.created_at, period.unit)
-    for label, kind, amount in db.session.execute(
+    bucket, label = _bucket(Transaction.created_at, period.unit)
+    for when, kind, amount in db.session.execute(
             select(bucket, Transaction.kind, func.sum(Transaction.amount))
             .where(_within(Transaction.created_at, start, end), Transaction.kind.in_([k.value for k in named]))
             .group_by(bucket, Transaction.kind)):
         coins[named[TxKind(kind)]] += int(amount)
         if kind == TxKind.ISSUE:
-            series["coins_issued"][slot[label]] = int(amount)
+            series["coins_issued"][slot[label(when)]] = int(amount)
         elif kind == TxKind.REDEEM:
-            series["coins_redeemed"][slot[label]] = int(amount)
+            series["coins_redeemed"][slot[label(when)]] = int(amount)
     coins["adjusted"] = int(db.session.scalar(select(_adjustments(start, end))))
     coins["outstanding"] = _outstanding_at(min(end, datetime.now(local_zone())))
 
     volunteer = (select(User.created_at).join(UserRole, UserRole.user_id == User.id)
                  .where(UserRole.role == Role.VOLUNTEER).subquery())
-    bucket = _bucket(volunteer.c.created_at, period.unit)
-    for label, count in db.session.execute(
+    bucket, label = _bucket(volunteer.c.created_at, period.unit)
+    for when, count in db.session.execute(
             select(bucket, func.count()).where(_within(volunteer.c.created_at, start, end)).group_by(bucket)):
-        series["volunteers_registered"][slot[label]] = int(count)
+        series["volunteers_registered"][slot[label(when)]] = int(count)
     registered_total = db.session.scalar(select(func.count()).where(volunteer.c.created_at < end))
 
     projects = db.session.execute(select(
@@ -169,10 +174,11 @@ def summary(period: Period) -> dict[str, Any]:
     return {
         "from": period.first, "to": period.last,
         "volunteers": {"registered": sum(series["volunteers_registered"]), "total": registered_total,
-                       "active": hours[0]},
+                       "active": active},
         "projects": {"published": projects[0], "capacity": int(projects[1]), "confirmed": int(projects[2]),
                      "fill_rate": _rate(projects[2], projects[1])},
-        "hours": {"approved_minutes": int(hours[2]), "approved_records": hours[1], "pending_records": pending},
+        "hours": {"approved_minutes": sum(series["approved_minutes"]), "approved_records": approved_records,
+                  "pending_records": pending},
         "coins": coins,
         "merchants": redemptions_by_merchant(start, end),
         "series": {"unit": period.unit, "labels": labels, **series},
