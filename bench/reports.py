@@ -223,6 +223,7 @@ def main() -> None:
     parser.add_argument("--export-runs", type=int, default=3, help="fresh processes per export format")
     parser.add_argument("--formats", default="csv,xlsx")
     parser.add_argument("--skip-exports", action="store_true")
+    parser.add_argument("--skip-requests", action="store_true", help="only the exports")
     parser.add_argument("--explain", action="store_true", help="EXPLAIN the statements slower than --slow-ms")
     parser.add_argument("--slow-ms", type=float, default=100.0)
     parser.add_argument("--json-out")
@@ -262,7 +263,7 @@ def main() -> None:
     cases += [("wallet", "wallet (long history)", app.test_client(), "/api/v1/me/wallet", volunteer)]
     results = []
     print(f"{'request':32} {'median':>9} {'p95':>9} {'max':>9} {'target':>8}  bytes")
-    for kind, label, client, path, headers in cases:
+    for kind, label, client, path, headers in [] if args.skip_requests else cases:
         slow.label = label
         result = timed(client, path, headers, args.runs, args.warmup)
         if result.get("missing"):
