@@ -74,13 +74,15 @@ def wait_until(predicate, limit: float, step: float = 0.2) -> bool:
 
 
 class Gunicorn:
-    """One app instance: `gunicorn -w N -b 127.0.0.1:PORT wsgi:app` in its own process group."""
+    """One app instance: `gunicorn -c deploy/gunicorn.conf.py -w N -b 127.0.0.1:PORT wsgi:app` in its own
+    process group."""
 
     def __init__(self, name: str, port: int, workers: int, env: dict, workdir: Path, extra: list[str] = ()):
         self.name, self.port, self.workers, self.env = name, port, workers, env
         self.log_path = workdir / f"gunicorn-{name}.log"
-        self.cmd = [str(ROOT / ".venv/bin/gunicorn"), "-w", str(workers), "-b", f"{HOST}:{port}",
-                    "--backlog", "2048", "--timeout", "60", "--graceful-timeout", "10", *extra, "wsgi:app"]
+        # The deploy's own settings (preloaded app, timeouts, logs), with this run's port and worker count.
+        self.cmd = [str(ROOT / ".venv/bin/gunicorn"), "-c", str(ROOT / "deploy/gunicorn.conf.py"),
+                    "-w", str(workers), "-b", f"{HOST}:{port}", *extra, "wsgi:app"]
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -189,6 +191,12 @@ class Postgres:
     def running(self) -> bool:
         return (self.dir / "postmaster.pid").exists()
 
+    def database(self, name: str) -> str:
+        """A new empty database on this cluster, and its URL."""
+        url = f"postgresql+psycopg://postgres@{HOST}:{self.port}/{name}"
+        ensure_pg_database(url)
+        return url
+
     def destroy(self) -> None:
         if self.running():
             self.stop("immediate")
@@ -199,13 +207,15 @@ class Postgres:
 
 
 def make_app(env: dict):
-    """The app as gunicorn will build it, for seeding and checking from this process."""
+    """The app as gunicorn will build it, for seeding and checking from this process. The configuration classes
+    read the environment once, at import, so a second app in this process gets its database as overrides."""
     os.environ.update({k: v for k, v in env.items() if k in ("DATABASE_URL", "SECRET_KEY", "CREDITS_ENV",
                                                             "REDIS_URL", "TRUSTED_PROXY_COUNT")})
     sys.path.insert(0, str(ROOT))
     from credits import create_app
 
-    return create_app()
+    return create_app(overrides={"SQLALCHEMY_DATABASE_URI": env["DATABASE_URL"], "REDIS_URL": env["REDIS_URL"],
+                                 "SECRET_KEY": env["SECRET_KEY"]})
 
 
 def base_env(database_url: str, redis_url: str) -> dict:
@@ -454,8 +464,9 @@ async def _send(port: int, payload: bytes, timeout: float, tls: ssl.SSLContext |
 
 async def _fire(spec: dict) -> dict:
     """Send the requests with `concurrency` clients; a client waits `spacing` seconds between its requests (a
-    steady stream rather than a burst). A request whose connection failed (a killed worker) is sent again, the same
-    bytes (so the same Idempotency-Key), up to `retries` more times."""
+    steady stream rather than a burst) and takes no new one after `until` (epoch seconds). A request whose
+    connection failed (a killed worker) is sent again, the same bytes (so the same Idempotency-Key), up to
+    `retries` more times."""
     timeout, spacing, retries = spec["timeout"], spec.get("spacing", 0.0), spec.get("retries", 0)
     requests = spec["requests"]
     results: list = [None] * len(requests)
@@ -465,6 +476,8 @@ async def _fire(spec: dict) -> dict:
 
     async def client() -> None:
         for i in queue:
+            if spec.get("until") and time.time() > spec["until"]:
+                break
             r = requests[i]
             payload = _request_bytes(r)
             attempts, sent_at = [], time.time()
@@ -480,6 +493,7 @@ async def _fire(spec: dict) -> dict:
                           "code": err.get("code"), "json_error": bool(err.get("code") and err.get("message")),
                           "not_json": "_not_json" in body, "id": body.get("id"), "state": body.get("status"),
                           "voucher_code": body.get("code"), "waitlist_position": body.get("waitlist_position"),
+                          "body": None if err.get("code") or status < 400 else body,
                           "error": error, "attempts": len(attempts), "failed_attempts": attempts[:-1],
                           "sent_at": sent_at, "t0": attempts[-1]["t0"], "t1": attempts[-1]["t1"],
                           "latency": attempts[-1]["t1"] - attempts[-1]["t0"]}
@@ -497,9 +511,9 @@ class Load:
     """A load generator process; `wait()` returns its results."""
 
     def __init__(self, requests: list[dict], *, concurrency: int, timeout: float = 60, spacing: float = 0.0,
-                 retries: int = 0, start_at: float | None = None):
+                 retries: int = 0, start_at: float | None = None, until: float | None = None):
         spec = {"requests": requests, "concurrency": concurrency, "timeout": timeout, "spacing": spacing,
-                "retries": retries, "start_at": start_at}
+                "retries": retries, "start_at": start_at, "until": until}
         self.proc = subprocess.Popen([sys.executable, __file__, "--loadgen"], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.proc.stdin.write(json.dumps(spec))
@@ -513,7 +527,9 @@ class Load:
         self.proc.wait(timeout=limit)
         if self.proc.returncode != 0:
             raise RuntimeError(f"load generator failed ({self.proc.returncode}):\n{self.proc.stderr.read()[-3000:]}")
-        return json.loads(out)
+        run = json.loads(out)
+        run["results"] = [r for r in run["results"] if r is not None]  # those left when `until` came
+        return run
 
 
 # --- figures and the report --------------------------------------------------------------------------------------

@@ -237,9 +237,8 @@ def run(args) -> int:
                                                            {"title": "经 nginx 秒抢", **places}])
     print(f"seeded {args.volunteers} volunteers with tokens and 2 projects of {args.capacity} + {args.waitlist} "
           f"places in {time.monotonic() - t0:.1f} s; Redis {redis.url}", flush=True)
-    config = ["-c", str(ROOT / "deploy/gunicorn.conf.py")]
-    a = Gunicorn("A", free_port(), args.workers, env, workdir, config)
-    b = Gunicorn("B", free_port(), args.workers, env, workdir, config)
+    a = Gunicorn("A", free_port(), args.workers, env, workdir)
+    b = Gunicorn("B", free_port(), args.workers, env, workdir)
     reports = []
     try:
         a.start()

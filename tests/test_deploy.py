@@ -4,6 +4,8 @@ without a restart."""
 
 from __future__ import annotations
 
+from sqlalchemy import event
+
 from credits.extensions import db, limiter
 from tests.conftest import _make_app
 
@@ -33,3 +35,25 @@ def test_without_a_trusted_proxy_a_forged_forwarded_for_does_not_escape_the_addr
     for i in range(5):
         assert sign_in(client, f"1390000020{i}", f"198.51.100.{i}").status_code == 401
     assert sign_in(client, "13900000209", "198.51.100.99").status_code == 429
+
+
+def test_while_the_database_is_away_the_app_answers_503_json_and_comes_back_by_itself(app, client, make_user,
+                                                                                   token_for):
+    """bench/faults.py stops a real PostgreSQL under load; this keeps the same promise in the suite: every new
+    connection refused, then allowed again, with the same app (no restart)."""
+    headers = token_for(make_user())
+
+    def refuse(*_args, **_kwargs):
+        raise db.engine.dialect.loaded_dbapi.OperationalError("connection refused: the database is away")
+
+    db.engine.dispose()  # the pooled connections die with the server
+    event.listen(db.engine, "do_connect", refuse)
+    try:
+        for method, path in (("GET", "/healthz"), ("GET", "/api/v1/me/wallet"), ("POST", "/api/v1/vouchers")):
+            response = client.open(path, method=method, headers=headers, json={"service_id": 1})
+            assert response.status_code == 503, (path, response.status_code)
+            assert response.json["error"]["code"] == "unavailable"
+    finally:
+        event.remove(db.engine, "do_connect", refuse)
+    assert client.get("/healthz").json == {"status": "ok"}
+    assert client.get("/api/v1/me/wallet", headers=headers).status_code == 200

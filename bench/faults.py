@@ -1,0 +1,376 @@
+"""Faults survived: workers killed mid-request, PostgreSQL stopped under load, SQLite under many writers.
+
+    .venv/bin/python bench/faults.py                       # all three, full loads
+    .venv/bin/python bench/faults.py --quick               # CI: the same, smaller
+    .venv/bin/python bench/faults.py --only kill           # or pg-outage, sqlite
+
+kill        gunicorn -w 3 on a PostgreSQL cluster of its own; `kill -9` of a random worker every ~0.5 s during a
+            flash claim, then during voucher takes, then during their redemption by staff. A request whose
+            connection died is sent again with the same Idempotency-Key, as a till or a phone would.
+pg-outage   a steady stream of claims, voucher takes, wallet reads and /healthz; the cluster is stopped
+            (`pg_ctl stop -m fast`) for 5 s and started again, gunicorn untouched. While it is down every answer
+            must be 503 with a JSON error; after it is up the same workers must answer again.
+sqlite      gunicorn -w 4 on one SQLite file; concurrent claims, voucher takes, redemptions and cancellations.
+            Zero 500s: every refusal a 4xx or 503 with a JSON error, never "database is locked" as a 500.
+
+Afterwards, for each: verify-ledger is clean, every 2xx answer is in the database in its final state, nothing is
+half-made (project counters equal claim rows, escrow equals issued vouchers' coins, each redeemed voucher has its
+REDEEM transaction, each voucher one HOLD, quota counters equal live vouchers), no traceback in gunicorn's log.
+Prints what happened and exits 1 when a check fails. Everything runs on 127.0.0.1 with its own PostgreSQL cluster
+(initdb into a temporary folder; run as root, it uses the postgres user) and its own redis-server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+from harness import (
+    Gunicorn,
+    Load,
+    Postgres,
+    Redis,
+    Report,
+    answered_in_database,
+    base_env,
+    by_status,
+    consistency,
+    finish,
+    free_port,
+    http,
+    make_app,
+    percentile,
+    seed,
+    verify_ledger,
+    wait_until,
+)
+
+PRICES = ({"name": "精致洗车", "price": 2, "daily_quota": None}, {"name": "儿童摄影", "price": 3, "daily_quota": None})
+KINDS = {"claim": ("claim", ()), "take": ("voucher", ("redeemed", "cancelled")), "redeem": ("voucher", ()),
+         "cancel": ("voucher", ())}
+
+
+class Killer(threading.Thread):
+    """`kill -9` a random worker of the instance every `interval` seconds (±40 %) until stopped."""
+
+    def __init__(self, instance: Gunicorn, interval: float = 0.5):
+        super().__init__(daemon=True)
+        self.instance, self.interval, self.kills = instance, interval, 0
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        while not self.halt.wait(self.interval * random.uniform(0.6, 1.4)):
+            workers = self.instance.worker_pids()
+            if workers:
+                try:
+                    os.kill(random.choice(workers), signal.SIGKILL)
+                    self.kills += 1
+                except ProcessLookupError:
+                    pass
+
+    def stop(self) -> int:
+        self.halt.set()
+        self.join()
+        return self.kills
+
+
+def claims(project_id: int, tokens: list[str], port: int) -> list[dict]:
+    return [{"kind": "claim", "method": "POST", "path": f"/api/v1/projects/{project_id}/claims", "token": t,
+             "port": port} for t in tokens]
+
+
+def takes(service_ids: list[int], tokens: list[str], port: int, tag: str = "take") -> list[dict]:
+    return [{"kind": "take", "method": "POST", "path": "/api/v1/vouchers", "token": t, "port": port,
+             "body": {"service_id": service_ids[i % len(service_ids)]}, "tag": t,
+             "headers": {"Idempotency-Key": f"{tag}-{i}"}} for i, t in enumerate(tokens)]
+
+
+def redemptions(vouchers: list[dict], staff_tokens: list[str], port: int) -> list[dict]:
+    return [{"kind": "redeem", "method": "POST", "path": "/api/v1/redemptions", "port": port,
+             "token": staff_tokens[i % len(staff_tokens)], "body": {"code": v["voucher_code"]},
+             "headers": {"Idempotency-Key": f"redeem-{v['id']}"}} for i, v in enumerate(vouchers)]
+
+
+def staff_needed(vouchers: int) -> int:
+    """Redemptions are limited per staff user (30 a minute): enough tills that the limit never bites here."""
+    return max(2, vouchers // 20 + 1)
+
+
+def check_answers(report: Report, results: list[dict], *, allow_503: bool = False) -> None:
+    report.note(f"answers: {by_status(results)}")
+    retried = sum(1 for r in results if r["attempts"] > 1)
+    if retried:
+        report.note(f"{retried} requests were sent again after their connection died "
+                    f"({sum(r['attempts'] - 1 for r in results)} lost connections in all)")
+    fivexx = Counter(r["status"] for r in results if r["status"] >= 500)
+    report.check(not fivexx.get(500), "no 500", f"{fivexx.get(500, 0)}")
+    if not allow_503:
+        report.check(not fivexx, "no 5xx", f"{dict(fivexx)}")
+    lost = sum(1 for r in results if r["status"] == 0)
+    report.check(lost == 0, "every request answered in the end (after at most 3 resends)", f"{lost} unanswered")
+    bad = [r for r in results if r["status"] >= 400 and not r["json_error"]]
+    report.check(not bad, "every refusal is a JSON error {code, message}",
+                 f"{len(bad)} are not, e.g. {[(r['kind'], r['status'], r['body']) for r in bad[:3]]}")
+
+
+def check_data(report: Report, app, results: list[dict], instances: list[Gunicorn]) -> None:
+    figures, failures = consistency(app)
+    report.note(f"database: {figures}")
+    report.check(not failures, "nothing half-made (counters = rows, escrow = issued vouchers, one HOLD each, "
+                 "REDEEM for each redeemed, quota = live vouchers)", "; ".join(failures))
+    missing = answered_in_database(app, results, KINDS)
+    report.check(not missing, "every 2xx answer is in the database in its final state", "; ".join(missing))
+    breaches = verify_ledger(app)
+    report.check(not breaches, "verify-ledger clean", "; ".join(breaches[:5]))
+    for instance in instances:
+        report.check(instance.log_tracebacks() == 0, f"no traceback in gunicorn's log ({instance.log_path.name})",
+                     f"{instance.log_tracebacks()}")
+
+
+def voucher_per_key(app) -> int:
+    """Volunteers holding more than one voucher, when each asked for one under one Idempotency-Key."""
+    from sqlalchemy import func, select
+
+    from credits.extensions import db
+    from credits.merchants.models import Voucher
+
+    with app.app_context():
+        doubles = db.session.scalar(select(func.count()).select_from(
+            select(Voucher.volunteer_id).group_by(Voucher.volunteer_id).having(func.count() > 1).subquery()))
+        db.session.remove()
+        db.engine.dispose()
+    return doubles
+
+
+# --- the scenarios ---------------------------------------------------------------------------------------------
+
+
+def kill_workers(pg: Postgres, workdir: Path, args) -> Report:
+    report = Report(f"kill -9 a gunicorn worker every ~{args.kill_interval} s (gunicorn -w 3, PostgreSQL)")
+    redis = Redis(workdir)
+    env = base_env(pg.database("credits_kill"), redis.url)
+    app = make_app(env)
+    n, places = args.volunteers, args.capacity
+    data = seed(app, volunteers=n, projects=[{"title": "秒抢（杀进程）", "capacity": places,
+                                              "waitlist_capacity": places}],
+                coins=5, services=PRICES, staff=staff_needed(n))
+    instance = Gunicorn("kill", free_port(), 3, env, workdir)
+    results: list[dict] = []
+    try:
+        instance.start()
+
+        def phase(name: str, requests: list[dict]) -> list[dict]:
+            killer = Killer(instance, args.kill_interval)
+            killer.start()
+            run = Load(requests, concurrency=args.concurrency, retries=3, timeout=30).wait()
+            kills = killer.stop()
+            latencies = [r["latency"] for r in run["results"]]
+            report.note(f"{name}: {len(requests)} requests in {run['elapsed']:.1f} s, {kills} workers killed, "
+                        f"p95 {percentile(latencies, 95) * 1000:.0f} ms; {by_status(run['results'])}")
+            return run["results"]
+
+        results += phase("claims", claims(data["project_ids"][0], data["tokens"], instance.port))
+        taken = phase("voucher takes", takes(data["service_ids"], data["tokens"], instance.port))
+        results += taken
+        issued = [r for r in taken if r["status"] == 201]
+        results += phase("redemptions", redemptions(issued, data["staff_tokens"], instance.port))
+        report.check(wait_workers(instance, 3), "gunicorn replaced every killed worker (3 alive, /healthz 200)")
+    finally:
+        instance.stop()
+        redis.stop()
+    check_answers(report, results)
+    confirmed = Counter(r["state"] for r in results if r["kind"] == "claim" and r["status"] == 201)
+    report.check(confirmed["confirmed"] <= places and confirmed["waitlisted"] <= places,
+                 "no claim answer beyond the places", f"{dict(confirmed)}")
+    redeemed = sum(1 for r in results if r["kind"] == "redeem" and r["status"] == 200)
+    report.check(redeemed == len(issued), "every voucher taken was redeemed", f"{redeemed} of {len(issued)}")
+    report.check(voucher_per_key(app) == 0, "a resent take (same Idempotency-Key) never made a second voucher")
+    check_data(report, app, results, [instance])
+    return report
+
+
+def wait_workers(instance: Gunicorn, count: int) -> bool:
+    def ready() -> bool:
+        return len(instance.worker_pids()) == count and http("GET", f"{instance.url}/healthz")[0] == 200
+
+    return wait_until(ready, 30)
+
+
+def pg_outage(pg: Postgres, workdir: Path, args) -> Report:
+    report = Report(f"PostgreSQL stopped for {args.outage} s under load (gunicorn -w 3 left running)")
+    redis = Redis(workdir)
+    env = base_env(pg.database("credits_outage"), redis.url)
+    app = make_app(env)
+    n = args.volunteers
+    data = seed(app, volunteers=n, projects=[{"title": "停库期间的认领", "capacity": n, "waitlist_capacity": 0}],
+                coins=5, services=PRICES, staff=2)
+    instance = Gunicorn("outage", free_port(), 3, env, workdir)
+    port = instance.port
+    # More than the stream can send before `until`: each volunteer claims once (half in the first round, half in
+    # the second, so claims meet the outage too) and keeps taking vouchers (the third is refused,
+    # insufficient_balance) and reading the wallet, beside the load balancer's /healthz.
+    mixed: list[dict] = []
+    for round_ in range(12):
+        for i, token in enumerate(data["tokens"]):
+            if i % 2 == round_:
+                mixed += claims(data["project_ids"][0], [token], port)
+            mixed += takes(data["service_ids"], [token], port, tag=f"outage-{round_}-{i}")
+            mixed.append({"kind": "wallet", "method": "GET", "path": "/api/v1/me/wallet", "token": token,
+                          "port": port})
+            mixed.append({"kind": "healthz", "method": "GET", "path": "/healthz", "port": port})
+    polls: list[tuple[float, int, dict]] = []
+    try:
+        instance.start()
+        workers_before = instance.worker_pids()
+        duration = 2 + args.outage + 8
+        load = Load(mixed, concurrency=8, spacing=0.1, timeout=30, until=time.time() + duration)
+        time.sleep(2)
+        t_down = time.time()
+        pg.stop("fast")
+        t_stopped = time.time()
+        while time.time() < t_down + args.outage:
+            status, body, _ = http("GET", f"{instance.url}/healthz", timeout=5)
+            polls.append((time.time(), status, body))
+            time.sleep(0.25)
+        t_starting = time.time()
+        pg.start()
+        t_up = time.time()
+        run = load.wait()
+        workers_after = instance.worker_pids()
+        healthy = http("GET", f"{instance.url}/healthz")[0]
+    finally:
+        instance.stop()
+        redis.stop()
+    results = run["results"]
+    report.note(f"{len(results)} requests over {run['elapsed']:.1f} s; PostgreSQL stopping at "
+                f"+{t_down - run['started']:.1f} s (down after {t_stopped - t_down:.2f} s), "
+                f"started again at +{t_starting - run['started']:.1f} s (up after {t_up - t_starting:.2f} s)")
+    # pg_ctl returns a little after the server accepts connections: "down" ends when the start was asked for.
+    during = [r for r in results if r["t0"] >= t_stopped and r["t1"] <= t_starting]
+    after = [r for r in results if r["t0"] >= t_up]
+    report.note(f"while down: {by_status(during)}")
+    report.check(len(during) > 0 and all(r["status"] == 503 and r["code"] == "unavailable" and r["json_error"]
+                                         for r in during),
+                 "every request while the database was down answered 503 {error: {code: unavailable}}",
+                 f"{len(during)} requests")
+    poll_ok = [p for p in polls if p[1] == 503 and p[2].get("status") == "unavailable"
+               and p[2].get("error", {}).get("code") == "unavailable"]
+    report.check(bool(polls) and len(poll_ok) == len(polls), "GET /healthz answered 503 JSON while down",
+                 f"{len(poll_ok)} of {len(polls)} polls")
+    first_ok = min((r["t1"] for r in after if 200 <= r["status"] < 300 and r["kind"] != "healthz"), default=None)
+    recovery = first_ok - t_up if first_ok else None
+    report.note(f"after the start: {by_status(after)}; first 2xx API answer {recovery:.2f} s after the start"
+                if recovery is not None else f"after the start: {by_status(after)}; no 2xx API answer")
+    report.check(recovery is not None and recovery < 5, "the API answers 2xx again within 5 s of the start")
+    settled = [r for r in after if r["t0"] >= t_up + 2]
+    report.check(bool(settled) and all(r["status"] < 500 for r in settled),
+                 "no 5xx from 2 s after the start on", f"{by_status(settled)}")
+    report.check(workers_before == workers_after and healthy == 200,
+                 "recovered without a restart (same worker pids, /healthz 200)",
+                 f"{workers_before} -> {workers_after}")
+    check_answers(report, results, allow_503=True)
+    check_data(report, app, results, [instance])
+    return report
+
+
+def sqlite_writers(workdir: Path, args) -> Report:
+    report = Report(f"SQLite with many writers (gunicorn -w 4, {args.concurrency} clients)")
+    redis = Redis(workdir)
+    env = base_env(f"sqlite:///{workdir / 'writers.sqlite'}", redis.url)
+    app = make_app(env)
+    n, places = args.volunteers, args.capacity
+    data = seed(app, volunteers=n, projects=[{"title": "SQLite 秒抢", "capacity": places,
+                                              "waitlist_capacity": places}],
+                coins=5, services=[{"name": "限量洗车", "price": 2, "daily_quota": n // 3}, PRICES[1]],
+                staff=staff_needed(n))
+    instance = Gunicorn("sqlite", free_port(), 4, env, workdir)
+    port = instance.port
+    try:
+        instance.start()
+        first = claims(data["project_ids"][0], data["tokens"], port) + takes(data["service_ids"], data["tokens"],
+                                                                             port)
+        random.shuffle(first)
+        run1 = Load(first, concurrency=args.concurrency, timeout=60).wait()
+        issued = [r for r in run1["results"] if r["kind"] == "take" and r["status"] == 201]
+        second = redemptions(issued[: len(issued) // 2], data["staff_tokens"], port)
+        # The second half are cancelled by their owners while the first half are redeemed and new takes come in.
+        second += [{"kind": "cancel", "method": "POST", "path": f"/api/v1/vouchers/{r['id']}/cancel",
+                    "token": r["tag"], "port": port} for r in issued[len(issued) // 2:]]
+        second += takes(data["service_ids"][::-1], data["tokens"], port, tag="again")
+        random.shuffle(second)
+        run2 = Load(second, concurrency=args.concurrency, timeout=60).wait()
+    finally:
+        instance.stop()
+        redis.stop()
+    results = run1["results"] + run2["results"]
+    for name, run in (("claims + takes", run1), ("redeem + cancel + takes", run2)):
+        latencies = [r["latency"] for r in run["results"]]
+        report.note(f"{name}: {len(run['results'])} requests in {run['elapsed']:.1f} s, "
+                    f"p95 {percentile(latencies, 95) * 1000:.0f} ms")
+    check_answers(report, results, allow_503=True)
+    unavailable = sum(1 for r in results if r["status"] == 503)
+    report.check(all(r["code"] == "unavailable" for r in results if r["status"] == 503),
+                 "a write that waited out every retry is a 503 unavailable, not a 500", f"{unavailable} such")
+    locked = (workdir / "gunicorn-sqlite.log").read_text(errors="replace").count("database is locked")
+    report.note(f"'database is locked' in gunicorn's log: {locked} times")
+    confirmed = Counter(r["state"] for r in results if r["kind"] == "claim" and r["status"] == 201)
+    report.check(confirmed["confirmed"] == places and confirmed["waitlisted"] == places,
+                 "the flash claim on SQLite sold exactly the places", f"{dict(confirmed)}")
+    check_data(report, app, results, [instance])
+    return report
+
+
+def run(args) -> int:
+    workdir = Path(tempfile.mkdtemp(prefix="faults_"))
+    reports: list[Report] = []
+    pg = None
+    try:
+        if {"kill", "pg-outage"} & set(args.only):
+            pg = Postgres(workdir)
+            print(f"own PostgreSQL cluster on port {pg.port} ({pg.dir})", flush=True)
+        if "kill" in args.only:
+            reports.append(kill_workers(pg, workdir, args))
+        if "pg-outage" in args.only:
+            reports.append(pg_outage(pg, workdir, args))
+        if "sqlite" in args.only:
+            reports.append(sqlite_writers(workdir, args))
+    finally:
+        if pg is not None:
+            pg.destroy()
+    code = finish(reports)
+    if code == 0 and not args.keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+    else:
+        print(f"kept {workdir} (gunicorn logs, PostgreSQL's server.log)")
+    return code
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="smaller loads, for CI")
+    p.add_argument("--only", nargs="+", choices=("kill", "pg-outage", "sqlite"),
+                   default=["kill", "pg-outage", "sqlite"])
+    p.add_argument("--volunteers", type=int)
+    p.add_argument("--capacity", type=int, help="places (and as many on the waitlist)")
+    p.add_argument("--concurrency", type=int)
+    p.add_argument("--kill-interval", type=float, default=0.5)
+    p.add_argument("--outage", type=float, default=5.0, help="seconds PostgreSQL stays down")
+    p.add_argument("--keep", action="store_true", help="keep the temporary directory with the logs")
+    args = p.parse_args()
+    for name, quick, full in (("volunteers", 150, 500), ("capacity", 20, 60), ("concurrency", 20, 40)):
+        if getattr(args, name) is None:
+            setattr(args, name, quick if args.quick else full)
+    sys.exit(run(args))
+
+
+if __name__ == "__main__":
+    main()
