@@ -76,6 +76,17 @@ def verify_ledger_command():
     click.echo("ledger ok")
 
 
+@credits_cli.command("rollup")
+@with_appcontext
+def rollup_command():
+    """Sum finished days' transactions into ledger_days for the dashboard. Safe to run repeatedly (hourly)."""
+    from credits.reports.services import roll_up_ledger
+    from credits.timeutil import utcnow
+
+    days = in_transaction(lambda: roll_up_ledger(utcnow()))
+    click.echo(f"ledger days summed: {days}")
+
+
 @credits_cli.command("backup")
 @click.argument("dest", type=click.Path(dir_okay=False, path_type=Path))
 @with_appcontext

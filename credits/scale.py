@@ -24,6 +24,7 @@ from sqlalchemy import func, select, text
 
 from credits.auth.models import Organization, OrgKind, Role, User, UserRole
 from credits.auth.passwords import hash_password
+from credits.database import in_transaction
 from credits.extensions import db
 from credits.hours.models import CreditState, RecordSource, RecordStatus, ServiceRecord
 from credits.hours.services import AUTO_APPROVE_DAILY_MINUTES, DAILY_LIMIT_MINUTES, earned_coins
@@ -32,6 +33,7 @@ from credits.ledger.services import _fingerprint, system_account
 from credits.merchants.models import Merchant, Service, ServiceDay, Voucher, VoucherStatus
 from credits.merchants.services import CODE_LENGTH, CROCKFORD
 from credits.projects.models import Claim, ClaimStatus, Project, ProjectStatus
+from credits.reports.services import roll_up_ledger
 from credits.settings.services import get_policy
 from credits.timeutil import local_zone, utcnow
 
@@ -664,6 +666,9 @@ def seed_scale(scale: Scale, *, echo: Callable[[str], None] = print) -> dict[str
     seeder.people()
     seeder.projects()
     seeder.finish()
+    # As the hourly `flask credits rollup` would have done by now: finished days summed for the dashboard.
+    days = in_transaction(lambda: roll_up_ledger(utcnow()))
+    echo(f"ledger days summed: {days}")
     return {"rows": dict(seeder.out.written), "elapsed": time.monotonic() - seeder.started,
             "escrow": seeder.balance[seeder.escrow],
             "long_history_entries": seeder.entries[seeder.volunteer_account[0]], **seeder.counts}

@@ -7,19 +7,23 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, case, distinct, func, literal, or_, select
+from sqlalchemy import Select, and_, case, distinct, func, insert, literal, or_, select
 from sqlalchemy.orm import aliased
 
 from credits.auth.models import Organization, Role, User, UserRole
+from credits.database import lock
 from credits.extensions import db
 from credits.hours.models import RecordStatus, ServiceRecord
 from credits.ledger.models import Account, AccountKind, Entry, SystemAccount, Transaction, TxKind
 from credits.merchants.models import Merchant, Service, Voucher, VoucherStatus
 from credits.projects.models import Claim, ClaimStatus, Project, ProjectStatus
+from credits.reports.models import LedgerDay, LedgerRollup
 from credits.timeutil import local_day_range, local_zone
 
 # Periods longer than this are refused: the charts and the scans have to stay bounded.
 MAX_PERIOD_DAYS = 366 * 5
+# A local day's transactions are summed into ledger_days this long after the day ends.
+SETTLING = timedelta(hours=1)
 # Up to this many days the charts go by day, beyond it by month.
 DAILY_UP_TO = 62
 HELD = (ProjectStatus.PUBLISHED.value, ProjectStatus.CLOSED.value)  # projects that took place or will
@@ -121,6 +125,61 @@ def _outstanding_at(end: datetime) -> int:
     return int(db.session.scalar(select(live - since - _adjustments(end, None))))
 
 
+def _coins_by_bucket(period: Period, kinds: list[str]) -> list[tuple[str, str, int]]:
+    """(chart label, kind, coins) for the period: finished days from ledger_days, the days after them from the
+    ledger itself."""
+    rows: list[tuple[str, str, int]] = []
+    first = period.first
+    through = db.session.scalar(select(LedgerRollup.through))
+    if through is not None and through >= first:
+        upto = min(through, period.last)
+        pattern = "%Y-%m-%d" if period.unit == "day" else "%Y-%m"
+        rows += [(day.strftime(pattern), kind, int(amount)) for day, kind, amount in db.session.execute(
+            select(LedgerDay.day, LedgerDay.kind, LedgerDay.amount)
+            .where(LedgerDay.day >= first, LedgerDay.day <= upto, LedgerDay.kind.in_(kinds)))]
+        first = upto + timedelta(days=1)
+    if first <= period.last:
+        start, end = local_day_range(first, period.last)
+        bucket, label = _bucket(Transaction.created_at, period.unit)
+        rows += [(label(when), kind, int(amount)) for when, kind, amount in db.session.execute(
+            select(bucket, Transaction.kind, func.sum(Transaction.amount))
+            .where(_within(Transaction.created_at, start, end), Transaction.kind.in_(kinds))
+            .group_by(bucket, Transaction.kind))]
+    return rows
+
+
+def roll_up_ledger(now: datetime) -> int:
+    """Sum each finished local day's transactions by kind into ledger_days, from the day after the last one
+    summed up to yesterday, and return how many days were added; a second run adds none. A day counts as
+    finished SETTLING after its end, so a transaction written just before midnight has committed by then.
+    Flushes, never commits; concurrent runs queue on the one ledger_rollup row."""
+    mark = db.session.get(LedgerRollup, 1)
+    if mark is None:
+        mark = LedgerRollup(id=1, through=None)
+        db.session.add(mark)
+        db.session.flush()
+    lock(mark)
+    last = (now.astimezone(local_zone()) - SETTLING).date() - timedelta(days=1)
+    if mark.through is not None:
+        first = mark.through + timedelta(days=1)
+    else:
+        oldest = db.session.scalar(select(func.min(Transaction.created_at)))
+        first = oldest.astimezone(local_zone()).date() if oldest else last + timedelta(days=1)
+    if first > last:
+        return 0
+    start, end = local_day_range(first, last)
+    bucket, label = _bucket(Transaction.created_at, "day")
+    days = [{"day": date.fromisoformat(label(when)), "kind": kind, "amount": int(amount), "transactions": n}
+            for when, kind, amount, n in db.session.execute(
+                select(bucket, Transaction.kind, func.sum(Transaction.amount), func.count())
+                .where(_within(Transaction.created_at, start, end)).group_by(bucket, Transaction.kind))]
+    if days:
+        db.session.execute(insert(LedgerDay), days)
+    mark.through = last
+    db.session.flush()
+    return (last - first).days + 1
+
+
 def summary(period: Period) -> dict[str, Any]:
     """Every figure of the dashboard for the period, with the series its charts draw."""
     start, end = period.bounds
@@ -146,16 +205,11 @@ def summary(period: Period) -> dict[str, Any]:
     coins = dict.fromkeys(("issued", "clawed_back", "redeemed", "expired"), 0)
     named = {TxKind.ISSUE: "issued", TxKind.CLAWBACK: "clawed_back", TxKind.REDEEM: "redeemed",
              TxKind.EXPIRE: "expired"}
-    bucket, label = _bucket(Transaction.created_at, period.unit)
-    for when, kind, amount in db.session.execute(
-            select(bucket, Transaction.kind, func.sum(Transaction.amount))
-            .where(_within(Transaction.created_at, start, end), Transaction.kind.in_([k.value for k in named]))
-            .group_by(bucket, Transaction.kind)):
-        coins[named[TxKind(kind)]] += int(amount)
-        if kind == TxKind.ISSUE:
-            series["coins_issued"][slot[label(when)]] = int(amount)
-        elif kind == TxKind.REDEEM:
-            series["coins_redeemed"][slot[label(when)]] = int(amount)
+    charted = {TxKind.ISSUE: "coins_issued", TxKind.REDEEM: "coins_redeemed"}
+    for when, kind, amount in _coins_by_bucket(period, [k.value for k in named]):
+        coins[named[TxKind(kind)]] += amount
+        if kind in charted:
+            series[charted[TxKind(kind)]][slot[when]] += amount
     coins["adjusted"] = int(db.session.scalar(select(_adjustments(start, end))))
     coins["outstanding"] = _outstanding_at(min(end, datetime.now(local_zone())))
 
