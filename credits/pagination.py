@@ -30,9 +30,11 @@ def page_schema(item: type[Schema]) -> type[Schema]:
     }, name=name)
 
 
-def paginate(stmt: Select, page: int, per_page: int, *, scalars: bool = True) -> dict[str, Any]:
-    """One page of `stmt` (which must be ordered) and the total count. A page past the end is empty."""
-    counted = stmt.order_by(None)
+def paginate(stmt: Select, page: int, per_page: int, *, scalars: bool = True,
+             count: Select | None = None) -> dict[str, Any]:
+    """One page of `stmt` (which must be ordered) and the total count — counted by `count` when the caller has a
+    cheaper query for it. A page past the end is empty."""
+    counted = count if count is not None else stmt.order_by(None)
     if not counted._group_by_clauses and not counted._distinct:
         # The count needs the rows, not their columns: dropping them spares every correlated sub-select.
         counted = counted.with_only_columns(literal(1), maintain_column_froms=True)

@@ -46,10 +46,11 @@ COLUMN_LABELS = {
 
 def table_page_or_download(name: str, args: dict[str, Any]) -> dict[str, Any] | Response:
     """One page of a report table, or all of it as a download: the same query either way."""
-    period = args["period"]
-    stmt = services.TABLES[name].query(period, args.get("sort"), args.get("order"))
+    period, spec = args["period"], services.TABLES[name]
+    stmt = spec.query(period, args.get("sort"), args.get("order"))
     if args.get("format", "json") == "json":
-        return paginate(stmt, args["page"], args["per_page"], scalars=False)
+        return paginate(stmt, args["page"], args["per_page"], scalars=False,
+                        count=spec.rows(period) if spec.rows else None)
     headers = [str(COLUMN_LABELS[key]) for key in stmt.selected_columns.keys()]  # noqa: SIM118 (a ColumnCollection)
     return export_response(f"{name}-{period.first}-{period.last}", headers,
                            lambda: db.session.execute(stmt.execution_options(yield_per=2000)), args["format"])

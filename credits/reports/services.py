@@ -262,6 +262,8 @@ class TableSpec:
     sortable: tuple[str, ...]
     default_sort: str
     default_order: str = "asc"
+    # The rows without their joins, where joins along non-null foreign keys cannot change the count.
+    rows: Callable[[Period], Select] | None = None
 
     def query(self, period: Period, sort: str | None = None, order: str | None = None) -> Select:
         """Sorted by an allowed column (ValueError otherwise), ties broken by id so pages never overlap."""
@@ -315,18 +317,20 @@ def organizations_table(period: Period) -> Select:
               .where(held, ServiceRecord.status == RecordStatus.APPROVED))
     capacity = _scalar(select(func.sum(Project.capacity)).where(held), "capacity")
     confirmed = _scalar(select(func.sum(Project.confirmed_count)).where(held), "confirmed")
-    member = (select(func.count()).select_from(User).join(UserRole, UserRole.user_id == User.id)
-              .where(User.organization_id == Organization.id, UserRole.role == Role.VOLUNTEER))
+    # Members counted in one grouped pass: per organisation, the planner would rescan user_roles each time.
+    members = (select(User.organization_id.label("organization_id"), func.count().label("n"))
+               .join(UserRole, and_(UserRole.user_id == User.id, UserRole.role == Role.VOLUNTEER))
+               .group_by(User.organization_id).subquery())
     return select(
         Organization.id.label("id"), Organization.name.label("name"), Organization.kind.label("kind"),
-        _scalar(member, "members"),
+        func.coalesce(members.c.n, 0).label("members"),
         _scalar(select(func.count()).select_from(Project).where(held), "projects"),
         capacity, confirmed, _fill_rate(confirmed, capacity).label("fill_rate"),
         _scalar(served, "volunteers"),
         _scalar(served.with_only_columns(func.sum(ServiceRecord.minutes)), "approved_minutes"),
         _scalar(select(func.count()).select_from(Claim).join(Project, Project.id == Claim.project_id)
                 .where(held, Claim.status == ClaimStatus.NO_SHOW), "no_shows"),
-    )
+    ).outerjoin(members, members.c.organization_id == Organization.id)
 
 
 def merchants_table(period: Period) -> Select:
@@ -392,7 +396,9 @@ TABLES = {
                                              "coins_redeemed", "vouchers_outstanding"), "coins_redeemed", "desc"),
     "volunteers": TableSpec(volunteers_table, ("id", "volunteer_no", "name", "approved_minutes", "records",
                                                "projects", "lifetime_minutes", "balance"), "volunteer_no"),
-    "records": TableSpec(records_table, ("id", "started_at", "minutes", "status"), "started_at"),
+    "records": TableSpec(records_table, ("id", "started_at", "minutes", "status"), "started_at",
+                         rows=lambda period: select(ServiceRecord.id).where(
+                             _within(ServiceRecord.started_at, *period.bounds))),
 }
 
 
