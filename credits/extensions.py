@@ -8,6 +8,7 @@ from flask_migrate import Migrate
 from flask_smorest import Api
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
+from marshmallow import Schema, fields
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
@@ -35,4 +36,28 @@ login_manager = LoginManager()
 csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address)
 babel = Babel()
-api = Api()
+
+
+# The error envelope of credits.errors, as the OpenAPI document shows it: flask-smorest would otherwise document
+# its own {code: int, status, errors} shape for every error response, which no response of this API has.
+ErrorBodySchema = Schema.from_dict({
+    "code": fields.String(required=True, metadata={"description": "unauthorized, forbidden, not_found, "
+                                                   "validation_error, rate_limited, or the broken rule's code"}),
+    "message": fields.String(required=True, metadata={"description": "for people, in the request's language"}),
+    "fields": fields.Dict(keys=fields.String(), metadata={"description": "validation_error: messages per field"}),
+    # What some rules add so a client can say when to try again or which record is in the way.
+    "opens_at": fields.DateTime(allow_none=True, metadata={"description": "not_open: when claims open"}),
+    "until": fields.DateTime(metadata={"description": "suspended: when claiming is allowed again"}),
+    "record_id": fields.Integer(metadata={"description": "overlap: the record in the way"}),
+}, name="ErrorBody")
+
+
+class ErrorSchema(Schema):
+    error = fields.Nested(ErrorBodySchema, required=True)
+
+
+class CreditsApi(Api):
+    ERROR_SCHEMA = ErrorSchema
+
+
+api = CreditsApi()
