@@ -308,11 +308,13 @@ def sqlite_writers(workdir: Path, args) -> Report:
         second += takes(data["service_ids"][::-1], data["tokens"], port, tag="again")
         random.shuffle(second)
         run2 = Load(second, concurrency=args.concurrency, timeout=60).wait()
+        run3, locked_for = hold_write_lock(workdir / "writers.sqlite", data, port, args)
     finally:
         instance.stop()
         redis.stop()
-    results = run1["results"] + run2["results"]
-    for name, run in (("claims + takes", run1), ("redeem + cancel + takes", run2)):
+    results = run1["results"] + run2["results"] + run3["results"]
+    for name, run in (("claims + takes", run1), ("redeem + cancel + takes", run2),
+                      (f"takes and wallet reads while another writer held the lock for {locked_for:.0f} s", run3)):
         latencies = [r["latency"] for r in run["results"]]
         report.note(f"{name}: {len(run['results'])} requests in {run['elapsed']:.1f} s, "
                     f"p95 {percentile(latencies, 95) * 1000:.0f} ms")
@@ -320,13 +322,40 @@ def sqlite_writers(workdir: Path, args) -> Report:
     unavailable = sum(1 for r in results if r["status"] == 503)
     report.check(all(r["code"] == "unavailable" for r in results if r["status"] == 503),
                  "a write that waited out every retry is a 503 unavailable, not a 500", f"{unavailable} such")
-    locked = (workdir / "gunicorn-sqlite.log").read_text(errors="replace").count("database is locked")
-    report.note(f"'database is locked' in gunicorn's log: {locked} times")
+    log = (workdir / "gunicorn-sqlite.log").read_text(errors="replace")
+    report.note(f"'database is locked' in gunicorn's log: {log.count('database is locked')} times")
+    report.note(f"while the lock was held: {by_status(run3['results'])}")
+    report.check("WORKER TIMEOUT" not in log, "no worker killed for waiting on the lock (gunicorn's timeout)",
+                 f"{log.count('WORKER TIMEOUT')} timeouts")
+    reads = [r for r in run3["results"] if r["kind"] == "wallet"]
+    report.check(bool(reads) and all(r["status"] == 200 for r in reads),
+                 "reads were answered while the writer held the lock (WAL)", by_status(reads))
     confirmed = Counter(r["state"] for r in results if r["kind"] == "claim" and r["status"] == 201)
     report.check(confirmed["confirmed"] == places and confirmed["waitlisted"] == places,
                  "the flash claim on SQLite sold exactly the places", f"{dict(confirmed)}")
     check_data(report, app, results, [instance])
     return report
+
+
+def hold_write_lock(path: Path, data: dict, port: int, args) -> tuple[dict, float]:
+    """Another writer (a long batch job, a shell left in a transaction) holds SQLite's write lock for longer than
+    gunicorn lets a request run, while volunteers keep taking vouchers and reading their wallets."""
+    import sqlite3
+
+    holder = sqlite3.connect(path, isolation_level=None, timeout=60)
+    requests = []
+    for i, token in enumerate(data["tokens"]):
+        requests += takes(data["service_ids"], [token], port, tag=f"locked-{i}")
+        requests.append({"kind": "wallet", "method": "GET", "path": "/api/v1/me/wallet", "token": token,
+                         "port": port})
+    holder.execute("BEGIN IMMEDIATE")
+    t0 = time.time()
+    load = Load(requests, concurrency=8, spacing=0.2, timeout=90, until=t0 + args.lock_hold + 5)
+    time.sleep(args.lock_hold)
+    holder.execute("COMMIT")
+    held = time.time() - t0
+    holder.close()
+    return load.wait(), held
 
 
 def run(args) -> int:
@@ -364,9 +393,13 @@ def main() -> None:
     p.add_argument("--concurrency", type=int)
     p.add_argument("--kill-interval", type=float, default=0.5)
     p.add_argument("--outage", type=float, default=5.0, help="seconds PostgreSQL stays down")
+    p.add_argument("--lock-hold", type=float,
+                   help="seconds another writer holds SQLite's write lock (default 35, beyond gunicorn's timeout; "
+                        "--quick: 12, beyond SQLITE_BUSY_TIMEOUT)")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory with the logs")
     args = p.parse_args()
-    for name, quick, full in (("volunteers", 150, 500), ("capacity", 20, 60), ("concurrency", 20, 40)):
+    for name, quick, full in (("volunteers", 150, 500), ("capacity", 20, 60), ("concurrency", 20, 40),
+                              ("lock_hold", 12.0, 35.0)):
         if getattr(args, name) is None:
             setattr(args, name, quick if args.quick else full)
     sys.exit(run(args))

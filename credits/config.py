@@ -32,6 +32,11 @@ class Config:
 
     SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
     DB_RETRIES = 8
+    # Seconds a request replays a unit of work after conflicts before it gives up with 503. With
+    # SQLITE_BUSY_TIMEOUT it keeps a request that cannot get SQLite's write lock under gunicorn's timeout (30 s), so
+    # it answers 503 instead of being killed mid-wait, and the worker is free for the reads meanwhile.
+    DB_RETRY_SECONDS = 15
+    SQLITE_BUSY_TIMEOUT = 10
 
     BABEL_DEFAULT_LOCALE = "zh_CN"
     BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"

@@ -34,16 +34,17 @@ RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
 
 
 def configure_engine(engine: Engine) -> None:
-    """Install the SQLite transaction hooks; PostgreSQL needs none."""
+    """Install the SQLite transaction hooks; PostgreSQL needs none. Called in the app's context."""
     if engine.dialect.name != "sqlite":
         return
+    busy_ms = int(current_app.config["SQLITE_BUSY_TIMEOUT"] * 1000)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute(f"PRAGMA busy_timeout={busy_ms}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
@@ -80,13 +81,14 @@ def retrying(fn: Callable[..., T]) -> Callable[..., T]:
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs) -> T:
-        attempts = current_app.config["DB_RETRIES"]
+        attempts, budget = current_app.config["DB_RETRIES"], current_app.config["DB_RETRY_SECONDS"]
+        started = time.monotonic()
         for attempt in range(1, attempts + 1):
             try:
                 return fn(*args, **kwargs)
             except DBAPIError as exc:
                 db.session.rollback()
-                if attempt == attempts or not is_retryable(exc):
+                if attempt == attempts or not is_retryable(exc) or time.monotonic() - started > budget:
                     raise
                 delay = min(0.5, 0.01 * 2**attempt) * random.uniform(0.5, 1.5)
                 log.info("retrying %r after conflict (attempt %r): %s", fn.__name__, attempt, exc.orig)

@@ -4,10 +4,14 @@ without a restart."""
 
 from __future__ import annotations
 
+import sqlite3
+import time
+
+import pytest
 from sqlalchemy import event
 
 from credits.extensions import db, limiter
-from tests.conftest import _make_app
+from tests.conftest import PG_URL, _make_app
 
 WRONG = "wrong-password"
 
@@ -57,3 +61,33 @@ def test_while_the_database_is_away_the_app_answers_503_json_and_comes_back_by_i
         event.remove(db.engine, "do_connect", refuse)
     assert client.get("/healthz").json == {"status": "ok"}
     assert client.get("/api/v1/me/wallet", headers=headers).status_code == 200
+
+
+@pytest.mark.skipif(PG_URL is not None, reason="SQLite's single write lock")
+def test_a_write_that_cannot_get_sqlites_lock_answers_503_in_time_while_reads_go_on(database_url, tmp_path):
+    """Another writer holds the lock longer than a request may wait: the write gives up within the busy timeout
+    plus the retry budget (scaled down here from 10 s + 15 s, which keep it under gunicorn's 30 s) with 503 JSON,
+    and reads are answered meanwhile."""
+    app = _make_app(database_url, SQLITE_BUSY_TIMEOUT=0.2, DB_RETRY_SECONDS=0.5)
+    with app.app_context():
+        from credits.auth.services import create_user, issue_token
+
+        token, _ = issue_token(create_user(phone="13900000301", name="志愿者", password="password123"))
+        db.session.commit()
+        headers = {"Authorization": f"Bearer {token}"}
+        client = app.test_client()
+        holder = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            started = time.monotonic()
+            response = client.post("/api/v1/vouchers", headers=headers, json={"service_id": 1})
+            waited = time.monotonic() - started
+            assert response.status_code == 503 and response.json["error"]["code"] == "unavailable"
+            assert waited < 2
+            assert client.get("/api/v1/me/wallet", headers=headers).status_code == 200
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        assert client.post("/api/v1/vouchers", headers=headers, json={"service_id": 1}).status_code == 404
+        db.session.remove()
+        db.engine.dispose()
