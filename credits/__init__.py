@@ -7,18 +7,30 @@ from collections.abc import Mapping
 
 from flask import Flask, g, has_request_context, request, session
 from flask_login import AnonymousUserMixin
+from werkzeug.routing import IntegerConverter
 
 from credits.config import Config, config_from_env
 from credits.database import configure_engine, retrying
 from credits.errors import register_errorhandlers
 from credits.extensions import api, babel, csrf, db, limiter, login_manager, migrate
+from credits.fields import MAX_ID
 
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class IdConverter(IntegerConverter):
+    """`<int:…>` in every route: a number past the id columns' range names no row, so the URL matches nothing (a
+    404, like any other missing object) instead of overflowing the query."""
+
+    def __init__(self, map, *args, **kwargs) -> None:
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
 
 
 def create_app(config: type[Config] | None = None, overrides: Mapping | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True, static_folder="web/static",
                 template_folder="web/templates")
+    app.url_map.converters["int"] = IdConverter  # before any route is added
     config = config or config_from_env()
     app.config.from_object(config)
     app.config.update(overrides or {})

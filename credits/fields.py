@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from marshmallow import fields
+import re
+
+from flask_babel import gettext as _
+from marshmallow import ValidationError, fields, validate
+
+# Rows are keyed by PostgreSQL `integer` columns: a larger id can name nothing, and would overflow the query.
+MAX_ID = 2**31 - 1
+
+# NUL cannot be stored in PostgreSQL text, a lone surrogate cannot be encoded for either database (nor hashed, as a
+# password), and the other C0 controls are illegal in the XML of an XLSX export. Tabs and line breaks are text.
+_UNSTORABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
 
 
 class WholeNumber(fields.Integer):
@@ -13,3 +23,21 @@ class WholeNumber(fields.Integer):
         if isinstance(value, float) and not value.is_integer():
             raise self.make_error("invalid", input=value)
         return super()._validated(value)
+
+
+class Id(fields.Integer):
+    """The id of a row: 1 to MAX_ID, so that an id no row can have is a clear 422, not an overflow in the query."""
+
+    def __init__(self, **kwargs):
+        super().__init__(validate=validate.Range(min=1, max=MAX_ID), **kwargs)
+
+
+class Text(fields.String):
+    """A string the databases and the exports can hold: control characters (bar tab and line breaks) and lone
+    surrogates are refused."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if _UNSTORABLE.search(text):
+            raise ValidationError(_("不能包含控制字符。"))
+        return text

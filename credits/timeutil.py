@@ -6,7 +6,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from marshmallow import fields
+from flask_babel import lazy_gettext as _l
+from marshmallow import ValidationError, fields
 from sqlalchemy import DateTime, TypeDecorator
 
 
@@ -49,11 +50,33 @@ class UTCDateTime(TypeDecorator):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+# The times the scheme can be about: 2000-01-01 to 2099-12-31 in any zone. Outside them the town's zone may have
+# no whole-minute offset (before 1901 it is local mean time, +08:05:43, which RFC 3339 cannot write) and years
+# near 1 and 9999 overflow on conversion.
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)
+FIRST_TIME = datetime(1999, 12, 31, tzinfo=UTC)
+END_TIME = datetime(2100, 1, 2, tzinfo=UTC)
+OUT_OF_RANGE = _l("须在 %(a)s 到 %(b)s 之间。", a=FIRST_DAY, b=LAST_DAY)
+
+
 class LocalDateTime(fields.DateTime):
     """ISO 8601 in and out: naive input is local time; output carries the local offset (+08:00)."""
 
     def _deserialize(self, value, attr, data, **kwargs):
-        return as_aware(super()._deserialize(value, attr, data, **kwargs))
+        moment = as_aware(super()._deserialize(value, attr, data, **kwargs))
+        if not FIRST_TIME <= moment < END_TIME:
+            raise ValidationError(str(OUT_OF_RANGE))  # str: a lazy message would not be put in a list
+        return moment
 
     def _serialize(self, value, attr, obj, **kwargs):
         return None if value is None else value.astimezone(local_zone()).isoformat()
+
+
+class LocalDate(fields.Date):
+    """A day of a period asked for, in the same years: the day after 9999-12-31 does not exist."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        day = super()._deserialize(value, attr, data, **kwargs)
+        if not FIRST_DAY <= day <= LAST_DAY:
+            raise ValidationError(str(OUT_OF_RANGE))
+        return day

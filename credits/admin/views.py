@@ -13,9 +13,10 @@ from credits.auth.models import AuditEvent, Organization, Role, User
 from credits.auth.permissions import role_required
 from credits.auth.schemas import PASSWORD, PHONE, OrganizationIn, StripMixin, UserAdminIn
 from credits.extensions import db
+from credits.fields import Id, Text
 from credits.pagination import PageArgs, paginate
 from credits.settings.services import PolicySchema, get_policy, update_policy
-from credits.timeutil import local_day_range
+from credits.timeutil import LocalDate, local_day_range
 from credits.web.forms import form_view
 
 bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates")
@@ -28,25 +29,25 @@ def require_admin():
 
 
 class UserSearchArgs(PageArgs):
-    q = fields.String(load_default="", validate=validate.Length(max=50))
+    q = Text(load_default="", validate=validate.Length(max=50))
 
 
 class UserCreateIn(StripMixin, Schema):
-    phone = fields.String(required=True, validate=PHONE)
-    name = fields.String(required=True, validate=validate.Length(min=1, max=50))
-    password = fields.String(required=True, validate=PASSWORD)
+    phone = Text(required=True, validate=PHONE)
+    name = Text(required=True, validate=validate.Length(min=1, max=50))
+    password = Text(required=True, validate=PASSWORD)
     roles = fields.List(fields.String(validate=validate.OneOf([r.value for r in Role])),
                         required=True, validate=validate.Length(min=1))
-    organization_id = fields.Integer(load_default=None, allow_none=True)
+    organization_id = Id(load_default=None, allow_none=True)
 
 
 class AuditArgs(PageArgs):
-    actor = fields.String(load_default="", validate=validate.Length(max=20))
-    action = fields.String(load_default="", validate=validate.Length(max=60))
-    object_type = fields.String(load_default="", validate=validate.Length(max=40))
-    object_id = fields.String(load_default="", validate=validate.Length(max=40))
-    from_ = fields.Date(data_key="from", load_default=None)
-    to = fields.Date(load_default=None)
+    actor = Text(load_default="", validate=validate.Length(max=20))
+    action = Text(load_default="", validate=validate.Length(max=60))
+    object_type = Text(load_default="", validate=validate.Length(max=40))
+    object_id = Text(load_default="", validate=validate.Length(max=40))
+    from_ = LocalDate(data_key="from", load_default=None)
+    to = LocalDate(load_default=None)
 
     @validates_schema
     def ordered(self, data, **_kwargs):

@@ -7,6 +7,7 @@ from marshmallow import Schema, fields, pre_load, validate
 
 from credits.auth.models import OrgKind, Role
 from credits.auth.services import star_level
+from credits.fields import Id, Text
 from credits.timeutil import LocalDateTime
 
 PHONE = validate.Regexp(r"^1[3-9]\d{9}$", error=_l("请输入 11 位中国大陆手机号。"))
@@ -26,20 +27,20 @@ class StripMixin:
 
 
 class RegisterIn(StripMixin, Schema):
-    phone = fields.String(required=True, validate=PHONE)
-    password = fields.String(required=True, validate=PASSWORD, load_only=True)
-    name = fields.String(required=True, validate=validate.Length(min=1, max=50))
-    organization_id = fields.Integer(load_default=None, allow_none=True)
+    phone = Text(required=True, validate=PHONE)
+    password = Text(required=True, validate=PASSWORD, load_only=True)
+    name = Text(required=True, validate=validate.Length(min=1, max=50))
+    organization_id = Id(load_default=None, allow_none=True)
 
 
 class TokenIn(StripMixin, Schema):
-    phone = fields.String(required=True, validate=validate.Length(max=20))
-    password = fields.String(required=True, validate=validate.Length(max=128), load_only=True)
+    phone = Text(required=True, validate=validate.Length(max=20))
+    password = Text(required=True, validate=validate.Length(max=128), load_only=True)
 
 
 class PasswordChangeIn(Schema):
-    current_password = fields.String(required=True, validate=validate.Length(max=128))
-    new_password = fields.String(required=True, validate=PASSWORD)
+    current_password = Text(required=True, validate=validate.Length(max=128))
+    new_password = Text(required=True, validate=PASSWORD)
 
 
 class OrganizationOut(Schema):
@@ -49,14 +50,14 @@ class OrganizationOut(Schema):
 
 
 class OrganizationIn(StripMixin, Schema):
-    name = fields.String(required=True, validate=validate.Length(min=2, max=120))
+    name = Text(required=True, validate=validate.Length(min=2, max=120))
     kind = fields.String(required=True, validate=validate.OneOf([k.value for k in OrgKind]))
 
 
 class UserAdminIn(StripMixin, Schema):
-    name = fields.String(validate=validate.Length(min=1, max=50))
+    name = Text(validate=validate.Length(min=1, max=50))
     roles = fields.List(fields.String(validate=validate.OneOf([r.value for r in Role])))
-    organization_id = fields.Integer(allow_none=True)
+    organization_id = Id(allow_none=True)
     active = fields.Boolean()
 
 

@@ -5,29 +5,30 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from credits.fields import Id, Text
 from credits.hours.models import RecordStatus
 from credits.projects.schemas import ProjectRef, VolunteerRef
-from credits.timeutil import LocalDateTime
+from credits.timeutil import LocalDate, LocalDateTime
 
 
 class CodeIn(Schema):
-    code = fields.String(required=True, validate=validate.Length(min=1, max=20))
+    code = Text(required=True, validate=validate.Length(min=1, max=20))
 
 
 class ManualRecordIn(Schema):
     started_at = LocalDateTime(required=True)
     ended_at = LocalDateTime(required=True)
-    note = fields.String(load_default="", validate=validate.Length(max=1000))
+    note = Text(load_default="", validate=validate.Length(max=1000))
 
 
 class ReasonIn(Schema):
-    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    reason = Text(required=True, validate=validate.Length(min=1, max=500))
 
 
 class BulkReviewIn(Schema):
-    ids = fields.List(fields.Integer(), required=True, validate=validate.Length(min=1, max=100))
+    ids = fields.List(Id(), required=True, validate=validate.Length(min=1, max=100))
     action = fields.String(required=True, validate=validate.OneOf(["approve", "reject"]))
-    reason = fields.String(load_default="", validate=validate.Length(max=500))
+    reason = Text(load_default="", validate=validate.Length(max=500))
 
     @validates_schema
     def reason_for_reject(self, data, **_kwargs):
@@ -37,7 +38,7 @@ class BulkReviewIn(Schema):
 
 class RecordListArgs(Schema):
     status = fields.String(validate=validate.OneOf([s.value for s in RecordStatus]))
-    project_id = fields.Integer()
+    project_id = Id()
 
 
 class RecordOut(Schema):
@@ -89,8 +90,8 @@ class TransactionOut(Schema):
 
 
 class CertificateIn(Schema):
-    from_ = fields.Date(required=True, data_key="from")
-    to = fields.Date(required=True)
+    from_ = LocalDate(required=True, data_key="from")
+    to = LocalDate(required=True)
 
 
 class CertificateLine(Schema):

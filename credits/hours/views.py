@@ -24,6 +24,7 @@ from credits.auth.permissions import login_required, role_required
 from credits.auth.services import STAR_HOURS, star_level
 from credits.errors import DomainError, NotFound
 from credits.extensions import db, limiter
+from credits.fields import Id
 from credits.hours import services
 from credits.hours.api import code_rate_limited, review_batch
 from credits.hours.models import Certificate, RecordStatus, ServiceRecord
@@ -257,7 +258,7 @@ def my_hours():
 
 class ReviewArgs(PageArgs):
     status = fields.String(load_default="pending", validate=validate.OneOf(["all", *RecordStatus]))
-    project_id = fields.Integer(load_default=None, allow_none=True)
+    project_id = Id(load_default=None, allow_none=True)
 
 
 def _filters(args: dict[str, Any]) -> dict[str, Any]:

@@ -5,12 +5,14 @@ from __future__ import annotations
 from flask import request
 from flask_login import current_user
 from flask_smorest import Blueprint
+from marshmallow import ValidationError
 
 from credits.auth.models import Role
 from credits.auth.permissions import BEARER, role_required
 from credits.auth.schemas import MeOut
 from credits.auth.throttle import per_user_limit
 from credits.extensions import db
+from credits.fields import Text
 from credits.merchants import services
 from credits.merchants.schemas import (
     MerchantIn,
@@ -41,7 +43,10 @@ redeem_rate_limited = per_user_limit("REDEEM_RATE_LIMIT", scope="redeem")
 
 
 def idempotency_key() -> str | None:
-    key = request.headers.get("Idempotency-Key", "").strip()
+    try:
+        key = Text().deserialize(request.headers.get("Idempotency-Key", "").strip())
+    except ValidationError as exc:  # the key is stored with the ledger transaction
+        raise ValidationError({"Idempotency-Key": exc.messages}) from None
     return key[:100] or None
 
 

@@ -5,56 +5,56 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from credits.auth.schemas import PASSWORD, PHONE, StripMixin
-from credits.fields import WholeNumber
+from credits.fields import Id, Text, WholeNumber
 from credits.merchants.models import MerchantCategory, VoucherStatus
 from credits.merchants.services import group_code, mask_name, mask_phone, shown_status
-from credits.timeutil import LocalDateTime
+from credits.timeutil import LocalDate, LocalDateTime
 
 
 class MerchantIn(StripMixin, Schema):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
-    address = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    name = Text(required=True, validate=validate.Length(min=1, max=100))
+    address = Text(required=True, validate=validate.Length(min=1, max=200))
     category = fields.String(required=True, validate=validate.OneOf([c.value for c in MerchantCategory]))
-    description = fields.String(load_default="", validate=validate.Length(max=2000))
+    description = Text(load_default="", validate=validate.Length(max=2000))
 
 
 class StaffIn(StripMixin, Schema):
-    phone = fields.String(required=True, validate=PHONE)
-    name = fields.String(required=True, validate=validate.Length(min=1, max=50))
-    password = fields.String(required=True, validate=PASSWORD, load_only=True)
+    phone = Text(required=True, validate=PHONE)
+    name = Text(required=True, validate=validate.Length(min=1, max=50))
+    password = Text(required=True, validate=PASSWORD, load_only=True)
 
 
 class ServiceIn(StripMixin, Schema):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
-    description = fields.String(load_default="", validate=validate.Length(max=2000))
+    name = Text(required=True, validate=validate.Length(min=1, max=100))
+    description = Text(load_default="", validate=validate.Length(max=2000))
     price = WholeNumber(required=True, validate=validate.Range(min=1, max=100_000))
     daily_quota = WholeNumber(load_default=None, allow_none=True, validate=validate.Range(min=0, max=100_000))
 
 
 class ServicePatchIn(StripMixin, Schema):
-    name = fields.String(validate=validate.Length(min=1, max=100))
-    description = fields.String(validate=validate.Length(max=2000))
+    name = Text(validate=validate.Length(min=1, max=100))
+    description = Text(validate=validate.Length(max=2000))
     price = WholeNumber(validate=validate.Range(min=1, max=100_000))
     daily_quota = WholeNumber(allow_none=True, validate=validate.Range(min=0, max=100_000))
     active = fields.Boolean()
 
 
 class VoucherIn(Schema):
-    service_id = fields.Integer(required=True)
+    service_id = Id(required=True)
 
 
 class RedeemIn(Schema):
-    code = fields.String(required=True, validate=validate.Length(min=1, max=40))
+    code = Text(required=True, validate=validate.Length(min=1, max=40))
 
 
 class PeriodArgs(Schema):
-    from_ = fields.Date(data_key="from")
-    to = fields.Date()
+    from_ = LocalDate(data_key="from")
+    to = LocalDate()
 
 
 class SettlementIn(Schema):
-    from_ = fields.Date(required=True, data_key="from")
-    to = fields.Date(required=True)
+    from_ = LocalDate(required=True, data_key="from")
+    to = LocalDate(required=True)
 
 
 class VoucherListArgs(Schema):

@@ -19,20 +19,21 @@ from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+from marshmallow import EXCLUDE, Schema, ValidationError, validate
 from sqlalchemy import select
 
 from credits.auth.models import Role, User
 from credits.auth.permissions import role_required
 from credits.errors import DomainError, NotFound, localize
 from credits.extensions import db
+from credits.fields import Text
 from credits.ledger.services import find_user_account, wallet_figures
 from credits.merchants import services
 from credits.merchants.api import redeem_rate_limited
 from credits.merchants.models import Merchant, MerchantCategory, Settlement, Voucher
 from credits.merchants.schemas import MerchantIn, RedeemIn, ServiceIn, ServicePatchIn, SettlementIn, StaffIn
 from credits.pagination import PageArgs, paginate
-from credits.timeutil import local_day_range, local_zone, utcnow
+from credits.timeutil import LocalDate, local_day_range, local_zone, utcnow
 from credits.web.forms import form_payload, form_view
 
 bp = Blueprint("merchants", __name__, template_folder="templates")
@@ -47,7 +48,7 @@ CATEGORY_LABELS = {MerchantCategory.CAR_WASH: _l("洗车"), MerchantCategory.EAR
 class KeyIn(Schema):
     """A form's Idempotency-Key: a random value put in the page, so a double submit is one action."""
 
-    idempotency_key = fields.String(load_default=None, validate=validate.Length(max=100))
+    idempotency_key = Text(load_default=None, validate=validate.Length(max=100))
 
 
 class RedeemConfirmIn(RedeemIn, KeyIn):
@@ -202,8 +203,8 @@ def redeem_confirm():
 
 
 class PeriodIn(Schema):
-    from_ = fields.Date(data_key="from", load_default=None)
-    to = fields.Date(load_default=None)
+    from_ = LocalDate(data_key="from", load_default=None)
+    to = LocalDate(load_default=None)
 
 
 def _period() -> tuple[date, date]:

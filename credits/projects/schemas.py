@@ -6,17 +6,17 @@ from flask_babel import lazy_gettext as _l
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from credits.auth.schemas import StripMixin
-from credits.fields import WholeNumber
+from credits.fields import Text, WholeNumber
 from credits.projects.models import ClaimStatus, ProjectStatus
 from credits.projects.services import waitlist_position
 from credits.timeutil import LocalDateTime
 
 
 class ProjectIn(StripMixin, Schema):
-    title = fields.String(required=True, validate=validate.Length(min=1, max=100))
-    category = fields.String(required=True, validate=validate.Length(min=1, max=40))
-    description = fields.String(validate=validate.Length(max=4000))
-    location = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    title = Text(required=True, validate=validate.Length(min=1, max=100))
+    category = Text(required=True, validate=validate.Length(min=1, max=40))
+    description = Text(validate=validate.Length(max=4000))
+    location = Text(required=True, validate=validate.Length(min=1, max=200))
     starts_at = LocalDateTime(required=True)
     ends_at = LocalDateTime(required=True)
     capacity = WholeNumber(required=True, validate=validate.Range(min=1, max=100_000))
@@ -37,7 +37,7 @@ class PublishIn(Schema):
 
 class ProjectListArgs(Schema):
     status = fields.String(validate=validate.OneOf([s.value for s in ProjectStatus]))
-    category = fields.String(validate=validate.Length(max=40))
+    category = Text(validate=validate.Length(max=40))
 
 
 class ClaimListArgs(Schema):

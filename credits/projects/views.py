@@ -23,6 +23,7 @@ from credits.auth.models import Role
 from credits.auth.permissions import login_required, role_required
 from credits.errors import DomainError
 from credits.extensions import db
+from credits.fields import Text
 from credits.pagination import PageArgs, paginate
 from credits.projects import services
 from credits.projects.api import claim_rate_limited
@@ -121,7 +122,7 @@ class QueryArgs(PageArgs):
 
 
 class BrowseArgs(QueryArgs):
-    category = fields.String(load_default="", validate=validate.Length(max=40))
+    category = Text(load_default="", validate=validate.Length(max=40))
 
 
 class MyClaimsArgs(QueryArgs):

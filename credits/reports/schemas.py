@@ -10,7 +10,7 @@ from marshmallow import Schema, ValidationError, fields, post_load, validate, va
 from credits.pagination import PageArgs
 from credits.reports.exports import FORMATS
 from credits.reports.services import MAX_PERIOD_DAYS, TABLES, Period
-from credits.timeutil import LocalDateTime, local_zone, utcnow
+from credits.timeutil import LocalDate, LocalDateTime, local_zone, utcnow
 
 PERIOD_NAMES = ("month", "quarter", "year")
 
@@ -22,8 +22,8 @@ def today() -> date:
 class PeriodArgs(Schema):
     """`from` and `to` (local days, both included), or a named period; the default is this year."""
 
-    from_ = fields.Date(data_key="from")
-    to = fields.Date()
+    from_ = LocalDate(data_key="from")
+    to = LocalDate()
     period = fields.String(validate=validate.OneOf(PERIOD_NAMES))
 
     @validates_schema

@@ -86,8 +86,12 @@ def test_registration_refuses_a_phone_already_registered_and_keeps_the_first_acc
     ({"password": VALID["password"], "name": VALID["name"]}, "phone"),
     ({"phone": VALID["phone"], "name": VALID["name"]}, "password"),
     ({"phone": VALID["phone"], "password": VALID["password"]}, "name"),
+    ({**VALID, "name": "张\x0e小明"}, "name"),  # found by tests/test_fuzz.py: broke the XLSX export of volunteers
+    ({**VALID, "password": "password\ud800"}, "password"),  # a lone surrogate cannot be encoded to be hashed
+    ({**VALID, "organization_id": 2**31}, "organization_id"),
 ], ids=["second-digit", "short-phone", "long-phone", "country-code", "short-password", "empty-name",
-        "unknown-field", "non-numeric-org", "missing-phone", "missing-password", "missing-name"])
+        "unknown-field", "non-numeric-org", "missing-phone", "missing-password", "missing-name", "control-character",
+        "lone-surrogate", "org-id-past-int"])
 def test_registration_refuses_bad_fields_with_422_naming_the_field_and_creates_nothing(client, body, field):
     response = client.post("/api/v1/auth/register", json=body)
     assert response.status_code == 422, response.json
@@ -225,6 +229,13 @@ def test_a_deactivated_user_cannot_sign_in_on_the_page(client, make_user):
 
 
 # Sign-in errors
+
+
+@pytest.mark.parametrize("body", [{"phone": "1380000\x000000", "password": PASSWORD},
+                                  {"phone": "13800000000", "password": "\udfff"}])
+def test_sign_in_with_unstorable_characters_is_a_422_not_a_server_error(client, body):
+    response = client.post("/api/v1/auth/token", json=body)
+    assert (response.status_code, response.json["error"]["code"]) == (422, "validation_error")
 
 
 def test_api_sign_in_errors_are_identical_for_unknown_phone_and_wrong_password(client, make_user):

@@ -152,6 +152,13 @@ def test_wrong_codes_are_rate_limited(client, claim, project, as_volunteer, cloc
 # --- manual records -------------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("action", ["checkin", "checkout", "hours"])
+def test_a_claim_id_past_the_id_column_is_404_not_an_overflow(client, as_volunteer, action):
+    """Found by tests/test_fuzz.py: /claims/193298374542681234199828668350464/checkin overflowed the query."""
+    error_of(client.post(f"{API}/claims/{10**32}/{action}", json={"code": "123456"}, headers=as_volunteer),
+             404, "not_found")
+
+
 def test_filing_a_manual_record(client, claim, as_volunteer):
     response = client.post(f"{API}/claims/{claim.id}/hours", json=manual(3, 90, note="量血压"), headers=as_volunteer)
     assert response.status_code == 201, response.json
@@ -222,6 +229,7 @@ def test_the_review_queue_filters_by_status_and_project(client, coordinator, as_
     assert client.get(f"{API}/hours?per_page=1&page=2", headers=as_coordinator).json["items"][0]["id"] == (
         second["id"])
     error_of(client.get(f"{API}/hours?status=bogus", headers=as_coordinator), 422, "validation_error")
+    error_of(client.get(f"{API}/hours?project_id={2**31}", headers=as_coordinator), 422, "validation_error")
     error_of(client.get(f"{API}/hours", headers=token_for(volunteer)), 403, "forbidden")
     outsider = token_for(make_user("coordinator", organization=make_org("别的社区")))
     assert client.get(f"{API}/hours", headers=outsider).json["total"] == 0
@@ -367,6 +375,9 @@ def test_certificate_errors(client, as_volunteer, as_coordinator):
                                 headers=as_volunteer), 422, "validation_error")
     assert "to" in body["fields"]
     body = error_of(client.post(url, json={"to": "2024-13-01"}, headers=as_volunteer), 422, "validation_error")
+    assert {"from", "to"} <= set(body["fields"])
+    body = error_of(client.post(url, json={"from": "0001-01-01", "to": "9999-12-31"}, headers=as_volunteer),
+                    422, "validation_error")  # the day after 9999-12-31 would overflow
     assert {"from", "to"} <= set(body["fields"])
     error_of(client.post(url, json={"from": str(local_day(10)), "to": str(local_day(0))}, headers=as_volunteer),
              409, "invalid_state")  # no approved hours

@@ -116,6 +116,7 @@ def test_a_coordinator_onboards_a_merchant_and_its_staff(client, token_for, coor
     ({"address": "x", "category": "car_wash"}, "name"),
     ({"name": "x", "address": "x", "category": "bakery"}, "category"),
     ({"name": "x", "address": "x", "category": "car_wash", "owner": "me"}, "owner"),
+    ({"name": "阳光\x00洗车", "address": "x", "category": "car_wash"}, "name"),  # PostgreSQL cannot store NUL
 ])
 def test_bad_merchant_input_is_422(client, token_for, coordinator, body, field):
     response = client.post(f"{API}/merchants", headers=token_for(coordinator), json=body)
@@ -253,6 +254,30 @@ def test_bad_voucher_input(client, token_for, funded, service):
     assert client.post(f"{API}/vouchers", headers=headers,
                        json={"service_id": service.id, "coins": 1}).status_code == 422
     assert client.post(f"{API}/vouchers", headers=headers, json={"service_id": 99999}).status_code == 404
+
+
+@pytest.mark.parametrize(("body", "headers"), [
+    ({"service_id": -145159242639884203065344}, {}),  # found by tests/test_fuzz.py: overflowed the query
+    ({"service_id": 2**31}, {}),
+    (None, {"Idempotency-Key": "key\x00"}),  # stored with the ledger transaction: PostgreSQL refuses NUL
+])
+def test_unstorable_voucher_input_is_422_and_changes_nothing(client, token_for, funded, service, body, headers):
+    response = client.post(f"{API}/vouchers", headers={**token_for(funded), **headers},
+                           json=body or {"service_id": service.id})
+    assert (response.status_code, error_code(response)) == (422, "validation_error"), response.json
+    assert db.session.scalar(select(func.count()).select_from(Voucher)) == 0 and escrow() == 0
+
+
+@pytest.mark.parametrize("period", ["from=0001-01-01&to=2026-01-31", "from=2026-01-01&to=9999-12-31"])
+def test_periods_past_the_calendar_are_422(client, token_for, staff, shop, make_user, period):
+    """The day after 9999-12-31 does not exist: it overflowed instead of being refused."""
+    for path in ("redemptions", "statement"):
+        response = client.get(f"{API}/merchants/{shop.id}/{path}?{period}", headers=token_for(staff))
+        assert (response.status_code, error_code(response)) == (422, "validation_error"), path
+    first, last = (part.split("=")[1] for part in period.split("&"))
+    response = client.post(f"{API}/merchants/{shop.id}/settlements", headers=token_for(make_user("admin")),
+                           json={"from": first, "to": last})
+    assert (response.status_code, error_code(response)) == (422, "validation_error")
 
 
 # --- redemption ------------------------------------------------------------------------------------------------

@@ -138,6 +138,13 @@ def test_naive_times_are_shanghai_time_and_output_carries_the_offset(client, coo
     ({"status": "published"}, "status"),
     ({"confirmed_count": 5}, "confirmed_count"),
     ({"location": ...}, "location"),
+    # Found by tests/test_fuzz.py: year 81 was stored and came back with Shanghai's local mean time offset
+    # (+08:05:43), which no client can parse; NUL broke the insert on PostgreSQL; a lone surrogate on both.
+    ({"starts_at": "0081-02-01T01:57:16Z"}, "starts_at"),
+    ({"ends_at": "9999-12-31T23:59:59"}, "ends_at"),
+    ({"title": "变废\x00为宝"}, "title"),
+    ({"location": "镇文化站\ud800"}, "location"),
+    ({"description": "旧衣\x0b回收"}, "description"),
 ])
 def test_bad_project_input_is_refused_with_fields_and_creates_nothing(client, coordinator, change, field):
     response = client.post(f"{API}/projects", json=body(**change), headers=coordinator)
@@ -178,7 +185,7 @@ def test_projects_are_listed_in_pages(client, coordinator, volunteer, published,
     assert client.get(f"{API}/projects?category=环保").get_json()["total"] == 3
 
 
-@pytest.mark.parametrize("query", ["per_page=0", "per_page=1000", "page=0", "page=x", "status=lost"])
+@pytest.mark.parametrize("query", ["per_page=0", "per_page=1000", "page=0", "page=x", "status=lost", "category=%00"])
 def test_bad_list_arguments_are_refused(client, query):
     assert error_of(client.get(f"{API}/projects?{query}"), 422)["code"] == "validation_error"
 
@@ -202,6 +209,14 @@ def test_unknown_ids_are_not_found(client, coordinator, volunteer):
     ]:
         kwargs = {"json": {}} if method in ("post", "patch") else {}
         response = getattr(client, method)(f"{API}{path}", headers=headers, **kwargs)
+        assert error_of(response, 404)["code"] == "not_found", path
+
+
+@pytest.mark.parametrize("project_id", [2**31, 10**30])
+def test_ids_past_the_id_columns_are_not_found_rather_than_overflowing_the_query(client, coordinator, project_id):
+    for method, path in [("get", f"/projects/{project_id}"), ("post", f"/projects/{project_id}/publish"),
+                         ("post", f"/claims/{project_id}/cancel")]:
+        response = getattr(client, method)(f"{API}{path}", headers=coordinator)
         assert error_of(response, 404)["code"] == "not_found", path
 
 
