@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 from flask import Response, stream_with_context
 from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from credits.timeutil import local_zone
 
@@ -39,7 +40,8 @@ def _xlsx_cell(value):
     if isinstance(value, datetime):
         return value.astimezone(local_zone()).replace(tzinfo=None, microsecond=0)
     if isinstance(value, str):
-        return _text(value)
+        # Input refuses control characters now, but a name stored before then would make the workbook fail.
+        return _text(ILLEGAL_CHARACTERS_RE.sub("", value))
     return value
 
 

@@ -102,6 +102,8 @@ def test_a_registration_late_on_a_months_last_local_day_counts_in_that_month(cli
     ({"from": "2020-01-01", "to": "2026-01-01"}, "to"),
     ({"from": "2026-13-01", "to": "2026-12-31"}, "from"),
     ({"period": "decade"}, "period"),
+    ({"from": "9999-12-31", "to": "9999-12-31"}, "from"),  # the day after overflowed
+    ({"from": "0001-01-01", "to": "0001-01-02"}, "from"),
 ])
 def test_bad_periods_are_refused_with_422_naming_the_field(client, token_for, coordinator, params, field):
     for path in ("/api/v1/reports/summary", "/api/v1/reports/projects"):
@@ -237,6 +239,17 @@ def test_a_name_that_looks_like_a_formula_is_exported_as_text(client, token_for,
         sheet = load_workbook(io.BytesIO(response.data)).active
         names = [row[2] for row in sheet.iter_rows(min_row=2, values_only=True)]
     assert "'=HYPERLINK(\"http://x\")" in names
+
+
+def test_a_control_character_stored_in_a_name_does_not_break_the_xlsx_export(client, token_for, coordinator,
+                                                                             make_user):
+    """Found by tests/test_fuzz.py: openpyxl refuses C0 controls, which registration accepted until then."""
+    make_user(name="张\x0e小明")
+    response = get(client, token_for(coordinator), "/api/v1/reports/volunteers", format="xlsx", **this_period())
+
+    assert response.status_code == 200
+    sheet = load_workbook(io.BytesIO(response.data)).active
+    assert "张小明" in [row[2] for row in sheet.iter_rows(min_row=2, values_only=True)]
 
 
 def test_reports_are_for_coordinators(client, token_for, volunteer):
