@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/faults.py                       # all three, full loads
     .venv/bin/python bench/faults.py --quick               # CI: the same, smaller
-    .venv/bin/python bench/faults.py --only kill           # or pg-outage, sqlite
+    .venv/bin/python bench/faults.py --only kill           # or pg-outage, redis-outage, sqlite
 
 kill        gunicorn -w 3 on a PostgreSQL cluster of its own; `kill -9` of a random worker every ~0.5 s during a
             flash claim, then during voucher takes, then during their redemption by staff. A request whose
@@ -10,6 +10,8 @@ kill        gunicorn -w 3 on a PostgreSQL cluster of its own; `kill -9` of a ran
 pg-outage   a steady stream of claims, voucher takes, wallet reads and /healthz; the cluster is stopped
             (`pg_ctl stop -m fast`) for 5 s and started again, gunicorn untouched. While it is down every answer
             must be 503 with a JSON error; after it is up the same workers must answer again.
+redis-outage the same stream with sign-ins, Redis stopped for 5 s: the rate limits fall back to each worker's
+            memory (RATELIMIT_IN_MEMORY_FALLBACK_ENABLED) instead of answering 500.
 sqlite      gunicorn -w 4 on one SQLite file; concurrent claims, voucher takes, redemptions and cancellations.
             Zero 500s: every refusal a 4xx or 503 with a JSON error, never "database is locked" as a 500.
 
@@ -55,6 +57,7 @@ from harness import (
 )
 
 PRICES = ({"name": "精致洗车", "price": 2, "daily_quota": None}, {"name": "儿童摄影", "price": 3, "daily_quota": None})
+SCENARIOS = ("kill", "pg-outage", "redis-outage", "sqlite")
 KINDS = {"claim": ("claim", ()), "take": ("voucher", ("redeemed", "cancelled")), "redeem": ("voucher", ()),
          "cancel": ("voucher", ())}
 
@@ -282,6 +285,56 @@ def pg_outage(pg: Postgres, workdir: Path, args) -> Report:
     return report
 
 
+def redis_outage(pg: Postgres, workdir: Path, args) -> Report:
+    report = Report(f"Redis stopped for {args.outage} s under load (rate limits fall back to each worker's memory)")
+    redis = Redis(workdir)
+    env = base_env(pg.database("credits_redis"), redis.url)
+    app = make_app(env)
+    n = args.volunteers
+    data = seed(app, volunteers=n, projects=[{"title": "Redis 停机期间的认领", "capacity": n,
+                                              "waitlist_capacity": 0}], coins=5, services=PRICES, staff=2)
+    instance = Gunicorn("redis", free_port(), 3, env, workdir)
+    port = instance.port
+    # Every request here passes a rate limit kept in Redis: claims, sign-ins (wrong passwords, counted per phone)
+    # and redemptions' neighbours, the voucher takes.
+    mixed: list[dict] = []
+    for round_ in range(8):
+        for i, token in enumerate(data["tokens"]):
+            if i % 2 == round_:
+                mixed += claims(data["project_ids"][0], [token], port)
+            mixed += takes(data["service_ids"], [token], port, tag=f"redis-{round_}-{i}")
+            mixed.append({"kind": "sign-in", "method": "POST", "path": "/api/v1/auth/token", "port": port,
+                          "body": {"phone": f"139{i:08d}", "password": "wrong-password"}})
+    try:
+        instance.start()
+        load = Load(mixed, concurrency=8, spacing=0.1, timeout=30, until=time.time() + 2 + args.outage + 6)
+        time.sleep(2)
+        t_down = time.time()
+        redis.stop()
+        time.sleep(args.outage)
+        t_starting = time.time()
+        redis.start()
+        run = load.wait()
+    finally:
+        instance.stop()
+        redis.stop()
+    results = run["results"]
+    during = [r for r in results if r["t0"] >= t_down and r["t1"] <= t_starting]
+    report.note(f"{len(results)} requests over {run['elapsed']:.1f} s; while Redis was down: {by_status(during)}")
+    report.check(bool(during) and all(r["status"] < 500 for r in during), "no 5xx while Redis was down",
+                 f"{len(during)} requests")
+    signins = [r for r in during if r["kind"] == "sign-in"]
+    report.check(any(r["status"] == 429 for r in signins) or not signins,
+                 "sign-in failures were still throttled while Redis was down (in memory)",
+                 by_status(signins))
+    log = instance.log_path.read_text(errors="replace")
+    report.note(f"limiter: {log.count('falling back to in-memory storage')} workers fell back to memory, "
+                f"{log.count('Rate limit storage recovered')} found Redis again")
+    check_answers(report, results)
+    check_data(report, app, results, [instance])
+    return report
+
+
 def sqlite_writers(workdir: Path, args) -> Report:
     report = Report(f"SQLite with many writers (gunicorn -w 4, {args.concurrency} clients)")
     redis = Redis(workdir)
@@ -363,13 +416,15 @@ def run(args) -> int:
     reports: list[Report] = []
     pg = None
     try:
-        if {"kill", "pg-outage"} & set(args.only):
+        if {"kill", "pg-outage", "redis-outage"} & set(args.only):
             pg = Postgres(workdir)
             print(f"own PostgreSQL cluster on port {pg.port} ({pg.dir})", flush=True)
         if "kill" in args.only:
             reports.append(kill_workers(pg, workdir, args))
         if "pg-outage" in args.only:
             reports.append(pg_outage(pg, workdir, args))
+        if "redis-outage" in args.only:
+            reports.append(redis_outage(pg, workdir, args))
         if "sqlite" in args.only:
             reports.append(sqlite_writers(workdir, args))
     finally:
@@ -386,8 +441,7 @@ def run(args) -> int:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="smaller loads, for CI")
-    p.add_argument("--only", nargs="+", choices=("kill", "pg-outage", "sqlite"),
-                   default=["kill", "pg-outage", "sqlite"])
+    p.add_argument("--only", nargs="+", choices=SCENARIOS, default=list(SCENARIOS))
     p.add_argument("--volunteers", type=int)
     p.add_argument("--capacity", type=int, help="places (and as many on the waitlist)")
     p.add_argument("--concurrency", type=int)

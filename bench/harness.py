@@ -136,13 +136,17 @@ class Redis:
     """A redis-server of our own on a spare port, so rate-limit counters start empty and nobody else's move."""
 
     def __init__(self, workdir: Path):
-        self.port = free_port()
+        self.port, self.workdir = free_port(), workdir
+        self.url = f"redis://{HOST}:{self.port}/0"
+        self.start()
+
+    def start(self) -> None:
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", HOST, "--save", "", "--appendonly", "no",
-             "--dir", str(workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+             "--dir", str(self.workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True)
         if not wait_until(lambda: _redis_ping(self.port), 10, 0.1):
             raise RuntimeError("redis-server did not start")
-        self.url = f"redis://{HOST}:{self.port}/0"
 
     def stop(self) -> None:
         if self.proc.poll() is None:

@@ -57,6 +57,9 @@ class Config:
     # X-RateLimit-* headers would cost every limited request two more Redis round trips (GET and TTL) after the
     # one that counts it: in a flash crowd of claims that is time taken from the claims. A 429 says when to retry.
     RATELIMIT_HEADERS_ENABLED = False
+    # Redis away: count in each process's memory until it answers again (checked with backoff), rather than
+    # answer 500 to every sign-in, claim and redemption. The limits hold per worker meanwhile, so they are looser.
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
     LOGIN_FAILURE_LIMIT = "5 per 15 minutes"
     CLAIM_RATE_LIMIT = "20 per minute"
     CHECKIN_RATE_LIMIT = "10 per minute"

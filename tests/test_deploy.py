@@ -91,3 +91,17 @@ def test_a_write_that_cannot_get_sqlites_lock_answers_503_in_time_while_reads_go
         assert client.post("/api/v1/vouchers", headers=headers, json={"service_id": 1}).status_code == 404
         db.session.remove()
         db.engine.dispose()
+
+
+def test_with_redis_away_sign_ins_are_answered_and_still_throttled_in_memory(database_url):
+    app = _make_app(database_url, REDIS_URL="redis://127.0.0.1:1/0")  # nothing listens on port 1
+    try:
+        with app.app_context():
+            client = app.test_client()
+            statuses = [sign_in(client, "13900000401", f"198.51.100.{i}").status_code for i in range(6)]
+            assert statuses == [401] * 5 + [429]
+            db.session.remove()
+            db.engine.dispose()
+    finally:
+        # The limiter is one object for every app of the process: the next test's app starts with live storage.
+        limiter._storage_dead = False
