@@ -233,6 +233,7 @@ def pg_outage(pg: Postgres, workdir: Path, args) -> Report:
     polls: list[tuple[float, int, dict]] = []
     try:
         instance.start()
+        wait_workers(instance, 3)  # /healthz answers as soon as the first worker is up
         workers_before = instance.worker_pids()
         duration = 2 + args.outage + 8
         load = Load(mixed, concurrency=8, spacing=0.1, timeout=30, until=time.time() + duration)

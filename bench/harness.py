@@ -27,7 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 PASSWORD = "bench-password-2024"
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+# Debian's server binaries, of the newest PostgreSQL installed (initdb and pg_ctl are not on PATH there).
+PG_BIN = max(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name), default=Path("/usr/bin"))
 
 
 # --- processes -------------------------------------------------------------------------------------------------
@@ -424,9 +425,18 @@ def _request_bytes(r: dict) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
+class Truncated(ValueError):
+    """The connection closed before the whole response came: the worker died while sending it."""
+
+
 def _parse(raw: bytes) -> tuple[int, dict]:
-    head, _, body = raw.partition(b"\r\n\r\n")
+    head, end, body = raw.partition(b"\r\n\r\n")
+    if not end:
+        raise Truncated()
     status = int(head.split(b" ", 2)[1])
+    for line in head.lower().split(b"\r\n")[1:]:
+        if line.startswith(b"content-length:") and len(body) < int(line.split(b":", 1)[1]):
+            raise Truncated()
     if b"transfer-encoding: chunked" in head.lower():
         decoded, rest = b"", body
         while rest:

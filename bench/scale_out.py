@@ -19,6 +19,7 @@ the database it is given (default credits_scaleout on the local server, created 
 from __future__ import annotations
 
 import argparse
+import http.client
 import os
 import re
 import shutil
@@ -98,6 +99,21 @@ def check_database(report: Report, app, results: list[dict], project_id: int, ar
     report.check(not missing, "every 201 is the claim row stored, in the state answered", "; ".join(missing))
     breaches = verify_ledger(app)
     report.check(not breaches, "verify-ledger clean", "; ".join(breaches[:5]))
+
+
+def connections(app) -> dict:
+    """Connections to the database from others than this process, by state: what the instances keep open."""
+    from sqlalchemy import text
+
+    from credits.extensions import db
+
+    with app.app_context():
+        rows = db.session.execute(text(
+            "SELECT coalesce(state, '?'), count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() GROUP BY 1")).all()
+        db.session.remove()
+        db.engine.dispose()
+    return dict(rows)
 
 
 def throttle(report: Report, a: Gunicorn, b: Gunicorn) -> None:
@@ -180,8 +196,11 @@ def through_nginx(report: Report, app, data: dict, a: Gunicorn, b: Gunicorn, wor
         time.sleep(0.5)
         base = f"https://{HOST}:{https_port}"
         print(f"$ nginx -c {main}  (deploy/nginx.conf on {base})", flush=True)
-        redirect = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}",
-                                   f"http://{HOST}:{http_port}/healthz"], capture_output=True, text=True).stdout
+        conn = http.client.HTTPConnection(HOST, http_port, timeout=10)
+        conn.request("GET", "/healthz", headers={"Host": HOST})
+        response = conn.getresponse()
+        redirect = f"{response.status} {response.getheader('Location')}"
+        conn.close()
         report.check(redirect.startswith("301 https://"), "plain HTTP is redirected to HTTPS", redirect)
         status, body, _ = http_tls("GET", f"{base}/healthz")
         report.check(status == 200 and body.get("status") == "ok", "GET /healthz through nginx", f"{status}")
@@ -250,6 +269,7 @@ def run(args) -> int:
                     concurrency=args.concurrency, start_at=time.time() + 1.0)
         run_ = load.wait()
         check_flash_claim(report, app, run_["results"], run_["elapsed"], args)
+        report.note(f"PostgreSQL connections held by the two instances after the claims: {connections(app)}")
         check_database(report, app, run_["results"], data["project_ids"][0], args)
 
         report = Report("sign-in throttle shared through Redis")
