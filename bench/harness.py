@@ -138,15 +138,16 @@ class Redis:
 
     def __init__(self, workdir: Path):
         self.port, self.workdir = free_port(), workdir
-        self.url = f"redis://{HOST}:{self.port}/0"
+        self.password = os.urandom(12).hex()  # with a password, as docs/deploy.md has it
+        self.url = f"redis://:{self.password}@{HOST}:{self.port}/0"
         self.start()
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", HOST, "--save", "", "--appendonly", "no",
-             "--dir", str(self.workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True)
-        if not wait_until(lambda: _redis_ping(self.port), 10, 0.1):
+             "--requirepass", self.password, "--dir", str(self.workdir)], stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, start_new_session=True)
+        if not wait_until(lambda: _redis_ping(self.port, self.password), 10, 0.1):
             raise RuntimeError("redis-server did not start")
 
     def stop(self) -> None:
@@ -155,11 +156,12 @@ class Redis:
             self.proc.wait(timeout=10)
 
 
-def _redis_ping(port: int) -> bool:
+def _redis_ping(port: int, password: str) -> bool:
     try:
         with socket.create_connection((HOST, port), timeout=1) as s:
-            s.sendall(b"PING\r\n")
-            return s.recv(16).startswith(b"+PONG")
+            s.sendall(f"AUTH {password}\r\nPING\r\n".encode())
+            time.sleep(0.05)
+            return b"+PONG" in s.recv(64)
     except OSError:
         return False
 

@@ -217,6 +217,11 @@ def through_nginx(report: Report, app, data: dict, a: Gunicorn, b: Gunicorn, wor
         report.check(all(any(u == f"{HOST}:{i.port}" for _, u in upstreams) for i in (a, b)),
                      "nginx shared the claims between both instances")
 
+        # Scaling out or in is an upstream line and a reload: nginx must keep answering through it.
+        subprocess.run(["nginx", "-c", str(main), "-s", "reload"], check=True, capture_output=True)
+        time.sleep(0.5)
+        status, _, _ = http_tls("GET", f"{base}/healthz")
+        report.check(status == 200, "nginx -s reload: still answering", f"{status}")
         b.stop()
         statuses = Counter(http_tls("GET", f"{base}/api/v1/projects/{project}")[0] for _ in range(40))
         report.check(statuses == Counter({200: 40}), "with instance B stopped, nginx sends everything to A",
@@ -255,7 +260,7 @@ def run(args) -> int:
     data = seed(app, volunteers=args.volunteers, projects=[{"title": "双实例秒抢", **places},
                                                            {"title": "经 nginx 秒抢", **places}])
     print(f"seeded {args.volunteers} volunteers with tokens and 2 projects of {args.capacity} + {args.waitlist} "
-          f"places in {time.monotonic() - t0:.1f} s; Redis {redis.url}", flush=True)
+          f"places in {time.monotonic() - t0:.1f} s; Redis on port {redis.port}", flush=True)
     a = Gunicorn("A", free_port(), args.workers, env, workdir)
     b = Gunicorn("B", free_port(), args.workers, env, workdir)
     reports = []
