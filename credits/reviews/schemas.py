@@ -5,30 +5,31 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from credits.auth.schemas import StripMixin
-from credits.fields import WholeNumber
+from credits.fields import Id, Text, WholeNumber
 from credits.pagination import PageArgs
+from credits.reports.exports import FORMATS
 from credits.reviews.services import SCORE_MAX, SCORE_MIN
 from credits.timeutil import LocalDateTime
 
-EXPORT_FORMATS = ("json", "csv", "xlsx")
+EXPORT_FORMATS = ("json", *FORMATS)
 
 
 class ReviewIn(StripMixin, Schema):
     year = WholeNumber(required=True, validate=validate.Range(min=2000, max=2100))
-    title = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    title = Text(required=True, validate=validate.Length(min=1, max=100))
 
 
 class ReviewCandidatesIn(Schema):
-    project_ids = fields.List(WholeNumber(), required=True, validate=validate.Length(min=1, max=200))
+    project_ids = fields.List(Id(), required=True, validate=validate.Length(min=1, max=200))
 
 
 class ReviewersIn(Schema):
-    user_ids = fields.List(WholeNumber(), required=True, validate=validate.Length(min=1, max=100))
+    user_ids = fields.List(Id(), required=True, validate=validate.Length(min=1, max=100))
 
 
 class ReviewScoreIn(StripMixin, Schema):
     score = WholeNumber(required=True, validate=validate.Range(min=SCORE_MIN, max=SCORE_MAX))
-    comment = fields.String(load_default="", validate=validate.Length(max=2000))
+    comment = Text(load_default="", validate=validate.Length(max=2000))
 
 
 class ReviewRankingArgs(PageArgs):

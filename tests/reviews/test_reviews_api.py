@@ -47,6 +47,8 @@ def test_opening_a_review_answers_201_with_the_review(client, token_for, coordin
     ({"year": 2026.5, "title": "评审"}, "year"),
     ({"year": 2026, "title": ""}, "title"),
     ({"year": 2026, "title": "评审", "status": "closed"}, "status"),
+    ({"year": 2026, "title": "评\u0000审"}, "title"),  # PostgreSQL cannot store NUL
+    ({"year": 2026, "title": "评\ud800审"}, "title"),  # nor a lone surrogate, nor can SQLite
 ])
 def test_a_bad_review_is_422_naming_the_field(client, token_for, coordinator, body, field):
     response = client.post("/api/v1/reviews", json=body, headers=token_for(coordinator))
@@ -94,6 +96,19 @@ def test_candidates_of_another_year_are_409_and_unknown_ones_422(client, token_f
     assert unknown.status_code == 422 and "project_ids" in unknown.json["error"]["fields"]
     empty = client.post(f"/api/v1/reviews/{other_year.id}/candidates", json={"project_ids": []}, headers=headers)
     assert empty.status_code == 422
+
+
+@pytest.mark.parametrize(("path", "body"), [("candidates", {"project_ids": [2**40]}),
+                                            ("reviewers", {"user_ids": [2**40]})])
+def test_an_id_no_row_can_have_is_422_not_an_overflow(client, token_for, coordinator, review, path, body):
+    response = client.post(f"/api/v1/reviews/{review.id}/{path}", json=body, headers=token_for(coordinator))
+    assert response.status_code == 422 and next(iter(body)) in response.json["error"]["fields"]
+
+
+def test_a_comment_with_a_control_character_is_422(client, token_for, review, health, judge):
+    response = client.put(f"/api/v1/reviews/{review.id}/scores/{health.id}", json={"score": 90, "comment": "好\u0000"},
+                          headers=token_for(judge))
+    assert response.status_code == 422 and "comment" in response.json["error"]["fields"]
 
 
 def test_inviting_a_volunteer_is_refused(client, token_for, coordinator, review, volunteer):
