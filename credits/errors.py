@@ -70,6 +70,13 @@ class Unavailable(DomainError):
     code, status, message = "unavailable", 503, _l("服务暂时不可用，请稍后再试。")
 
 
+# What a person reads on an error page: werkzeug's descriptions are English and written for developers.
+PAGE_MESSAGES = {400: _l("请求无效：页面可能已过期。请返回上一页，刷新后再试。"),
+                 403: _l("您没有权限打开这个页面。如有需要，请联系协调员或管理员。"),
+                 404: _l("找不到这个页面：链接可能有误，或内容已被删除。"),
+                 405: _l("这个页面不能这样打开，请从页面上的链接或按钮进入。"),
+                 413: _l("提交的内容太大了，请减少后再试。")}
+
 HTTP_CODES = {400: "validation_error", 401: "unauthorized", 403: "forbidden", 404: "not_found",
               405: "method_not_allowed", 413: "too_large", 415: "validation_error", 422: "validation_error",
               429: "rate_limited"}
@@ -162,7 +169,13 @@ def handle_http_exception(exc: HTTPException):
     if status == 429:
         body, status = error_response(429, "rate_limited", str(RateLimited.message))
         return body, status, _retry_after()
-    response = error_response(status, HTTP_CODES.get(status, "error"), exc.description or exc.name)
+    if wants_json():
+        message = exc.description or exc.name
+    elif status >= 500:
+        message = str(Unavailable.message)
+    else:
+        message = str(PAGE_MESSAGES.get(status, _l("无法完成这个请求，请返回上一页再试。")))
+    response = error_response(status, HTTP_CODES.get(status, "error"), message)
     if status == 405 and isinstance(response, tuple):
         return response[0], status, {"Allow": ", ".join(exc.valid_methods or [])}
     return response

@@ -1,0 +1,74 @@
+// Every page: feedback while a form is on its way (the tapped button says 处理中… and the form's buttons rest, so
+// a second tap on a slow phone network sends nothing more), and a header menu that closes like a menu should.
+// Kept out of the pages so the CSP can forbid inline script.
+(function () {
+  "use strict";
+
+  var busyLabel = document.body.getAttribute("data-busy-label") || "…";
+
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (event.defaultPrevented || (form.getAttribute("method") || "get").toLowerCase() !== "post") {
+      return;
+    }
+    if (form.hasAttribute("data-busy")) {
+      event.preventDefault();
+      return;
+    }
+    form.setAttribute("data-busy", "");
+    form.setAttribute("aria-busy", "true");
+    var pressed = event.submitter;
+    // After this turn of the event loop: the form's data, including the pressed button's name and value, has
+    // been collected by then, and a disabled button would have dropped out of it.
+    window.setTimeout(function () {
+      Array.prototype.forEach.call(form.querySelectorAll("button"), function (button) {
+        button.disabled = true;
+      });
+      if (pressed && pressed.tagName === "BUTTON") {
+        pressed.setAttribute("data-idle-label", pressed.textContent);
+        pressed.textContent = busyLabel;
+      }
+    }, 0);
+  });
+
+  // Back to a page kept in the browser's memory (bfcache): its forms may be used again.
+  window.addEventListener("pageshow", function (event) {
+    if (!event.persisted) {
+      return;
+    }
+    Array.prototype.forEach.call(document.querySelectorAll("form[data-busy]"), function (form) {
+      form.removeAttribute("data-busy");
+      form.removeAttribute("aria-busy");
+      Array.prototype.forEach.call(form.querySelectorAll("button"), function (button) {
+        if (button.hasAttribute("data-idle-label")) {
+          button.textContent = button.getAttribute("data-idle-label");
+          button.removeAttribute("data-idle-label");
+        }
+        // A claim button that opens at a set time is projects.js's to wake up, not ours.
+        if (!button.hasAttribute("data-enable-at")) {
+          button.disabled = false;
+        }
+      });
+    });
+  });
+
+  var menus = Array.prototype.slice.call(document.querySelectorAll("details[data-menu]"));
+  document.addEventListener("click", function (event) {
+    menus.forEach(function (menu) {
+      if (menu.open && !menu.contains(event.target)) {
+        menu.open = false;
+      }
+    });
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") {
+      return;
+    }
+    menus.forEach(function (menu) {
+      if (menu.open) {
+        menu.open = false;
+        menu.querySelector("summary").focus();
+      }
+    });
+  });
+})();
