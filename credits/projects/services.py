@@ -216,12 +216,12 @@ def claim(project: Project, *, volunteer: User) -> Claim:
     if not project.is_open(now):
         upcoming = project.status == ProjectStatus.PUBLISHED and project.publish_at and project.publish_at > now
         raise NotOpen(opens_at=project.publish_at.isoformat() if upcoming else None)
-    # In a flash crowd most requests lose; refuse them from the row as read, before any lock or write.
+    # In a flash crowd most requests lose; refuse them from the row as read, before any lock or write. A retry
+    # whose first reply was lost must still learn that it holds a place: one indexed lookup, no lock.
     if project.confirmed_count >= project.capacity and project.waitlist_count >= project.waitlist_capacity:
-        raise ProjectFull()
+        raise AlreadyClaimed() if _holds_claim(project, volunteer) else ProjectFull()
     lock(volunteer)  # one volunteer's requests, one at a time
-    if db.session.scalar(select(Claim.id).where(Claim.project_id == project.id,
-                                                Claim.volunteer_id == volunteer.id, Claim.status.in_(LIVE))):
+    if _holds_claim(project, volunteer):
         raise AlreadyClaimed()
     if (until := suspended_until(volunteer, now)) is not None:
         raise Suspended(until=until.isoformat())
@@ -239,6 +239,11 @@ def claim(project: Project, *, volunteer: User) -> Claim:
     db.session.expire(project, ["confirmed_count", "waitlist_count", "waitlist_seq"])
     record_event("claim.create", new, actor=volunteer, details={"project_id": project.id, "status": new.status})
     return new
+
+
+def _holds_claim(project: Project, volunteer: User) -> bool:
+    return db.session.scalar(select(Claim.id).where(Claim.project_id == project.id, Claim.volunteer_id == volunteer.id,
+                                                    Claim.status.in_(LIVE))) is not None
 
 
 def _take_place(project: Project, volunteer: User, now: datetime) -> Claim:

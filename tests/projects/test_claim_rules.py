@@ -151,6 +151,15 @@ def test_project_without_a_waitlist_refuses_once_its_places_are_taken(open_proje
     assert refused(services.claim, project, volunteer=b).code == "project_full"
 
 
+def test_a_retry_after_the_project_filled_is_told_it_already_holds_a_place(open_project, volunteers):
+    project = open_project(capacity=1, waitlist_capacity=0)
+    a, b = volunteers(2)
+    claim(project, a)  # its reply lost on the way, say
+
+    assert refused(services.claim, project, volunteer=a).code == "already_claimed"
+    assert refused(services.claim, project, volunteer=b).code == "project_full"
+
+
 def test_waitlist_capacity_defaults_to_the_capacity(draft):
     project = draft(capacity=7, waitlist_capacity=None)
     assert project.waitlist_capacity == 7
