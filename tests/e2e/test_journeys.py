@@ -7,8 +7,11 @@ of service passing between check-in and check-out, and the clock reaching a publ
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -20,7 +23,7 @@ from credits.projects import services as projects
 from credits.projects.models import Project
 from credits.timeutil import local_zone, utcnow
 from tests.e2e.conftest import PHONE, PHONE_CHECKS, check_phone_page, fresh
-from tests.hours.helpers import at, confirmed_claim, file, slot, started_project
+from tests.hours.helpers import at, confirmed_claim, file, local_day, slot, started_project
 
 try:
     from playwright.sync_api import Page, expect
@@ -100,6 +103,19 @@ EN = {
     "没有权限": "Permission denied",
     "您还没有认领项目。": "You have not claimed any projects yet.",
     "去认领项目": "Find projects to claim",
+    "报表": "Reports",
+    "报表概览": "Reports overview",
+    "开始日期": "Start date",
+    "结束日期": "End date",
+    "查看": "Show",
+    "核定时长": "Approved hours",
+    "%s 小时": "%s hours",
+    "发布的项目": "Projects held",
+    "认领率": "Fill rate",
+    "%s / %s 个名额": "%s of %s places",
+    "项目统计": "Projects",
+    "已核定分钟": "Approved minutes",
+    "导出 CSV": "Export CSV",
 }
 
 
@@ -404,6 +420,34 @@ def test_coordinator_publishes_for_later_watches_claims_arrive_and_reviews_a_man
                                            *(("陈晨", 2) if words.lang == "zh_CN" else (2, "陈晨")), 2))
     expect(desk.locator("article.empty")).to_have_text(words("没有符合条件的记录。"))
     assert fresh(manual_record).status == RecordStatus.APPROVED
+
+    # The dashboard for the fortnight around today: both projects, the hours just approved, their coins.
+    menu(desk, words, "报表")
+    expect(desk.locator("h1")).to_have_text(words("报表概览"))
+    desk.get_by_label(words("开始日期")).fill(local_day(7).isoformat())
+    desk.get_by_label(words("结束日期")).fill(local_day(-7).isoformat())
+    desk.locator("main form.period-form").get_by_role("button", name=words("查看")).click()
+    figures = desk.locator(".report-figures > div")
+    expect(figures.filter(has_text=words("核定时长")).locator("dd").first).to_have_text(words("%s 小时", "2.0"))
+    expect(figures.filter(has_text=words("发布的项目")).locator("dd")).to_have_text("2")
+    fill = figures.filter(has_text=words("认领率")).locator("dd")
+    expect(fill.nth(1)).to_have_text(words("%s / %s 个名额", 3, 12))  # 变废为宝 1 of 10, 啄木鸟行动 2 of 2
+    issued = desk.locator("section[aria-labelledby=h-coins] .report-figures > div").filter(has_text=words("发放"))
+    expect(issued.locator("dd")).to_have_text("2")
+    check(desk, words, "dashboard")
+
+    # The projects table, and all of it as CSV: what a coordinator opens in Excel.
+    desk.locator("main nav.chips").first.get_by_role("link", name=words("项目统计")).click()
+    expect(desk.locator("main table")).to_contain_text("啄木鸟行动")
+    check(desk, words, "report-projects")
+    with desk.expect_download() as download:
+        desk.locator("main").get_by_role("button", name=words("导出 CSV")).click()
+    rows = list(csv.reader(io.StringIO(Path(download.value.path()).read_text("utf-8-sig"))))
+    header = rows[0]
+    assert words("项目") in header and words("已核定分钟") in header
+    by_title = {row[header.index(words("项目"))]: row for row in rows[1:]}
+    assert set(by_title) == {"变废为宝", "啄木鸟行动"}
+    assert by_title["变废为宝"][header.index(words("已核定分钟"))] == "120"
 
 
 # --- pages off the happy path --------------------------------------------------------------------------------
