@@ -21,21 +21,17 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-HOST = "127.0.0.1"
+from harness import HOST, ROOT, free_port, http, seed
+
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/credits_bench"
-PASSWORD = "bench-password-2024"
 APPLICATION_NAME = "flash_claim"  # tags the app's PostgreSQL connections, to count their CPU
 WARMUP_VOLUNTEERS = 60  # extra volunteers who claim a small warm-up project, so every worker has run the claim path
 
@@ -175,58 +171,15 @@ def timeline(run: dict) -> dict:
 
 
 def prepare(args, app) -> dict:
-    """A fresh schema, a coordinator with an organisation, a draft project, a warm-up project that is open now,
-    and the volunteers with tokens (bulk inserted: one password hash for all, computed once)."""
-    from flask_migrate import upgrade
-    from sqlalchemy import insert, select, update
-
-    from credits.auth import services as auth
-    from credits.auth.models import ApiToken, Organization, Role, User, UserRole
-    from credits.auth.passwords import hash_password
-    from credits.extensions import db
-    from credits.projects import services as projects
-    from credits.timeutil import utcnow
-
-    with app.app_context():
-        if db.engine.dialect.name == "postgresql":
-            with db.engine.begin() as conn:
-                conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
-        upgrade()
-        now = utcnow()
-        org = Organization(name="奉城镇压测志愿服务队", kind="social")
-        db.session.add(org)
-        db.session.flush()
-        coordinator = auth.create_user(phone="13800000000", name="压测协调员", password=PASSWORD,
-                                       roles=[Role.COORDINATOR], organization_id=org.id)
-        coordinator_token, _ = auth.issue_token(coordinator)
-        starts = now + timedelta(days=7)
-        common = {"category": "社区服务", "location": "奉城镇文化广场", "starts_at": starts,
-                  "ends_at": starts + timedelta(hours=3)}
-        project = projects.create_project({"title": "秒抢压测项目", "capacity": args.capacity,
-                                           "waitlist_capacity": args.waitlist, **common}, actor=coordinator)
-        warmup = projects.create_project({"title": "预热项目", "capacity": 5, "waitlist_capacity": 5, **common},
-                                         actor=coordinator)
-        projects.publish(warmup, actor=coordinator)
-
-        password_hash = hash_password(PASSWORD)
-        total = args.volunteers + WARMUP_VOLUNTEERS
-        ids = db.session.scalars(insert(User).returning(User.id, sort_by_parameter_order=True), [
-            {"phone": f"139{i:08d}", "name": f"志愿者{i}", "password_hash": password_hash,
-             "created_at": now, "password_changed_at": now} for i in range(total)]).all()
-        db.session.execute(insert(UserRole), [{"user_id": uid, "role": Role.VOLUNTEER.value} for uid in ids])
-        tokens = [f"bench-{uid}-{os.urandom(16).hex()}" for uid in ids]
-        db.session.execute(insert(ApiToken), [
-            {"user_id": uid, "token_hash": auth._token_hash(raw), "created_at": now,
-             "expires_at": now + auth.TOKEN_LIFETIME} for uid, raw in zip(ids, tokens, strict=True)])
-        db.session.execute(update(User), [{"id": uid, "volunteer_no": f"FC{uid:07d}"} for uid in ids])
-        db.session.commit()
-        project_id, warmup_id = project.id, warmup.id
-        # The tokens must be the ones the app accepts: check one the way a request does.
-        assert auth.token_from_header(f"Bearer {tokens[0]}").user_id == ids[0]
-        assert db.session.scalar(select(User).where(User.id == ids[-1])).has_role(Role.VOLUNTEER)
-        db.session.remove()
-        db.engine.dispose()
-    return {"coordinator_token": coordinator_token, "project_id": project_id, "warmup_project_id": warmup_id,
+    """A fresh schema, a coordinator, a draft project, a warm-up project that is open now, and the volunteers
+    with tokens (bench/harness.py's seed)."""
+    total = args.volunteers + WARMUP_VOLUNTEERS
+    seeded = seed(app, volunteers=total, projects=[
+        {"title": "秒抢压测项目", "capacity": args.capacity, "waitlist_capacity": args.waitlist, "draft": True},
+        {"title": "预热项目", "capacity": 5, "waitlist_capacity": 5}])
+    tokens, ids = seeded["tokens"], seeded["volunteer_ids"]
+    project_id, warmup_id = seeded["project_ids"]
+    return {"coordinator_token": seeded["coordinator_token"], "project_id": project_id, "warmup_project_id": warmup_id,
             "volunteer_ids": ids[:args.volunteers], "tokens": tokens[:args.volunteers],
             "warmup_tokens": tokens[args.volunteers:]}
 
@@ -329,24 +282,6 @@ def cpu_used(before: dict, after: dict, requests: int) -> dict:
 
 
 # --- gunicorn --------------------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-def http(method: str, url: str, token: str | None = None, body: dict | None = None) -> tuple[int, dict]:
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
-    if token:
-        req.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return resp.status, json.loads(resp.read() or b"{}")
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"{}")
 
 
 def start_gunicorn(args, env: dict, log_path: Path) -> subprocess.Popen:
@@ -461,7 +396,7 @@ def run(args) -> int:
         healthz = [phase(healthz_spec)]
 
         opens_at = datetime.now(UTC) + timedelta(seconds=args.open_delay)
-        status, body = http("POST", f"http://{HOST}:{args.port}/api/v1/projects/{data['project_id']}/publish",
+        status, body, _ = http("POST", f"http://{HOST}:{args.port}/api/v1/projects/{data['project_id']}/publish",
                             data["coordinator_token"], {"publish_at": opens_at.isoformat()})
         if status != 200 or body.get("status") != "published":
             raise RuntimeError(f"publish answered {status}: {body}")

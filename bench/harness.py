@@ -245,9 +245,9 @@ def ensure_pg_database(url: str) -> None:
 
 def seed(app, *, volunteers: int, projects: list[dict], coins: int = 0, services: list[dict] = (),
          staff: int = 0) -> dict:
-    """A fresh schema; a coordinator; the projects, published and open now; volunteers with API tokens (bulk: one
-    password hash for all) and `coins` each (an ADJUST from issuance, as an admin's grant); one merchant with the
-    services and `staff` staff users with tokens."""
+    """A fresh schema; a coordinator; the projects, published and open now (unless a spec says "draft");
+    volunteers with API tokens (bulk: one password hash for all) and `coins` each (an ADJUST from issuance, as an
+    admin's grant); one merchant with the services and `staff` staff users with tokens."""
     from flask_migrate import upgrade
     from sqlalchemy import insert, update
 
@@ -276,10 +276,13 @@ def seed(app, *, volunteers: int, projects: list[dict], coins: int = 0, services
         starts = now + timedelta(days=7)
         project_ids = []
         for spec in projects:
+            spec = dict(spec)
+            draft = spec.pop("draft", False)  # left for the caller to publish, e.g. to open at a set moment
             project = project_services.create_project(
                 {"category": "社区服务", "location": "奉城镇文化广场", "starts_at": starts,
                  "ends_at": starts + timedelta(hours=3), **spec}, actor=coordinator)
-            project_services.publish(project, actor=coordinator)
+            if not draft:
+                project_services.publish(project, actor=coordinator)
             project_ids.append(project.id)
 
         password_hash = hash_password(PASSWORD)

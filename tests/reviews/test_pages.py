@@ -13,7 +13,7 @@ from credits.extensions import db
 from credits.reviews import services as reviews
 from credits.reviews.models import Review, ReviewScore
 from tests.conftest import csrf_token
-from tests.reviews.helpers import add, give_score, invite, local_year, open_review, project_with
+from tests.reviews.helpers import add, give_score, local_year, open_review, project_with
 
 
 @pytest.fixture
@@ -28,24 +28,6 @@ def browser(app):
         return client
 
     return factory
-
-
-@pytest.fixture
-def judge(make_user, org):
-    return make_user("coordinator", name="王评审", organization=org)
-
-
-@pytest.fixture
-def health(coordinator, make_user):
-    return project_with(coordinator, make_user, title="健康加油站", minutes=[120, 60], no_shows=1, capacity=4)
-
-
-@pytest.fixture
-def review(coordinator, judge, health):
-    made = open_review(coordinator, local_year(health), title="2026年度优秀服务项目评审")
-    add(made, health, actor=coordinator)
-    invite(made, judge, actor=coordinator)
-    return made
 
 
 def test_coordinators_find_the_reviews_in_the_menu(browser, coordinator, volunteer):

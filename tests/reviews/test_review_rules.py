@@ -19,25 +19,6 @@ from tests.hours.helpers import started_project
 from tests.reviews.helpers import add, give_score, invite, local_year, open_review, project_with
 
 
-@pytest.fixture
-def judge(make_user, org):
-    """A second coordinator, invited as a reviewer."""
-    return make_user("coordinator", name="王评审", organization=org)
-
-
-@pytest.fixture
-def health(coordinator, make_user):
-    return project_with(coordinator, make_user, title="健康加油站", minutes=[120, 60], no_shows=1, capacity=4)
-
-
-@pytest.fixture
-def review(coordinator, judge, health):
-    made = open_review(coordinator, local_year(health))
-    add(made, health, actor=coordinator)
-    invite(made, judge, actor=coordinator)
-    return made
-
-
 def scores_of(review) -> list[tuple[int, int, int]]:
     return db.session.execute(select(ReviewScore.project_id, ReviewScore.reviewer_id, ReviewScore.score)
                               .where(ReviewScore.review_id == review.id)).all()

@@ -9,25 +9,7 @@ import pytest
 from openpyxl import load_workbook
 
 from credits.extensions import db
-from tests.reviews.helpers import add, give_score, invite, local_year, open_review, project_with
-
-
-@pytest.fixture
-def judge(make_user, org):
-    return make_user("coordinator", name="王评审", organization=org)
-
-
-@pytest.fixture
-def health(coordinator, make_user):
-    return project_with(coordinator, make_user, title="健康加油站", minutes=[120, 60], no_shows=1, capacity=4)
-
-
-@pytest.fixture
-def review(coordinator, judge, health):
-    made = open_review(coordinator, local_year(health), title="2026年度优秀服务项目评审")
-    add(made, health, actor=coordinator)
-    invite(made, judge, actor=coordinator)
-    return made
+from tests.reviews.helpers import add, give_score, local_year, open_review, project_with
 
 
 def test_opening_a_review_answers_201_with_the_review(client, token_for, coordinator):
