@@ -43,8 +43,7 @@ class Period:
             first = today.replace(day=1)
             return cls(first, _add_months(first, 1) - timedelta(days=1))
         if name == "quarter":
-            first = today.replace(month=(today.month - 1) // 3 * 3 + 1, day=1)
-            return cls(first, _add_months(first, 3) - timedelta(days=1))
+            return cls.quarter(today.year, (today.month - 1) // 3 + 1)
         if name == "year":
             return cls(today.replace(month=1, day=1), today.replace(month=12, day=31))
         raise ValueError(name)
