@@ -29,7 +29,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from harness import HOST, ROOT, free_port, http, seed
+from harness import HOST, ROOT, free_port, http, parse_response, request_bytes, seed
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/credits_bench"
 APPLICATION_NAME = "flash_claim"  # tags the app's PostgreSQL connections, to count their CPU
@@ -37,34 +37,6 @@ WARMUP_VOLUNTEERS = 60  # extra volunteers who claim a small warm-up project, so
 
 
 # --- load generator (runs in its own process) ----------------------------------------------------------------
-
-
-def _request_bytes(method: str, path: str, token: str | None) -> bytes:
-    lines = [f"{method} {path} HTTP/1.1", f"Host: {HOST}", "Connection: close", "Accept: application/json",
-             "User-Agent: flash-claim-bench"]
-    if token:
-        lines.append(f"Authorization: Bearer {token}")
-    if method == "POST":
-        lines += ["Content-Type: application/json", "Content-Length: 0"]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
-
-
-def _parse_response(raw: bytes) -> tuple[int, dict | None]:
-    head, _, body = raw.partition(b"\r\n\r\n")
-    status = int(head.split(b" ", 2)[1])
-    if b"transfer-encoding: chunked" in head.lower():
-        decoded, rest = b"", body
-        while rest:
-            size_line, _, rest = rest.partition(b"\r\n")
-            size = int(size_line.split(b";")[0], 16)
-            if size == 0:
-                break
-            decoded, rest = decoded + rest[:size], rest[size + 2:]
-        body = decoded
-    try:
-        return status, json.loads(body) if body else None
-    except ValueError:
-        return status, None
 
 
 async def _one(port: int, payload: bytes, timeout: float) -> tuple[int, dict | None, str | None]:
@@ -75,7 +47,7 @@ async def _one(port: int, payload: bytes, timeout: float) -> tuple[int, dict | N
             writer.write(payload)
             await writer.drain()
             raw = await reader.read()  # Connection: close, so the response ends at EOF
-        status, body = _parse_response(raw)
+        status, body = parse_response(raw)
         return status, body, None
     except (OSError, TimeoutError, ValueError, IndexError) as exc:
         return 0, None, type(exc).__name__
@@ -87,7 +59,7 @@ async def _one(port: int, payload: bytes, timeout: float) -> tuple[int, dict | N
 async def _fire(spec: dict) -> dict:
     """Send every request of the spec with `concurrency` clients, all released at `start_at` (epoch seconds)."""
     port, timeout = spec["port"], spec["timeout"]
-    payloads = [_request_bytes(r["method"], r["path"], r.get("token")) for r in spec["requests"]]
+    payloads = [request_bytes(r) for r in spec["requests"]]
     results: list = [None] * len(payloads)
     queue = iter(range(len(payloads)))
     go = asyncio.Event()

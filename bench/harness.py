@@ -417,7 +417,7 @@ def answered_in_database(app, results: list[dict], kinds: dict[str, tuple]) -> l
 # --- load generator (runs in its own process: `python bench/harness.py --loadgen`) -----------------------------
 
 
-def _request_bytes(r: dict) -> bytes:
+def request_bytes(r: dict) -> bytes:
     body = json.dumps(r["body"]).encode() if r.get("body") is not None else b""
     lines = [f"{r['method']} {r['path']} HTTP/1.1", f"Host: {HOST}", "Connection: close",
              "Accept: application/json", "User-Agent: credits-bench"]
@@ -434,7 +434,7 @@ class Truncated(ValueError):
     """The connection closed before the whole response came: the worker died while sending it."""
 
 
-def _parse(raw: bytes) -> tuple[int, dict]:
+def parse_response(raw: bytes) -> tuple[int, dict]:
     head, end, body = raw.partition(b"\r\n\r\n")
     if not end:
         raise Truncated()
@@ -472,7 +472,7 @@ async def _send(port: int, payload: bytes, timeout: float, tls: ssl.SSLContext |
             raw = await reader.read()
         if not raw:
             return 0, {}, "EmptyResponse"
-        status, body = _parse(raw)
+        status, body = parse_response(raw)
         return status, body, None
     except (OSError, TimeoutError, ValueError, IndexError) as exc:
         return 0, {}, type(exc).__name__
@@ -498,7 +498,7 @@ async def _fire(spec: dict) -> dict:
             if spec.get("until") and time.time() > spec["until"]:
                 break
             r = requests[i]
-            payload = _request_bytes(r)
+            payload = request_bytes(r)
             attempts, sent_at = [], time.time()
             for _ in range(retries + 1):
                 t0 = time.time()

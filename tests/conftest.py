@@ -208,6 +208,24 @@ def login(client):
     return factory
 
 
+@pytest.fixture
+def browser(app):
+    """Another browser with its own cookies, signed in through the HTML form when given a user:
+    browser(user), browser(user, remember=True), browser() for one signed out."""
+
+    def factory(user=None, password: str = "password123", remember: bool = False) -> FlaskClient:
+        other = app.test_client()
+        if user is not None:
+            data = {"phone": user.phone, "password": password, "csrf_token": csrf_token(other)}
+            if remember:
+                data["remember"] = "on"
+            response = other.post("/login", data=data)
+            assert response.status_code == 302, response.get_data(as_text=True)[:500]
+        return other
+
+    return factory
+
+
 class RetryCounter(logging.Handler):
     """Counts the conflicts `credits.database.retrying` replays (deadlocks, serialization failures, busy)."""
 

@@ -32,20 +32,6 @@ def volunteer(make_user, org):
     return make_user("volunteer", name="李志愿", phone="13912345678")
 
 
-@pytest.fixture
-def signed_in(app, client):
-    """Another browser, signed in as `user` through the sign-in form."""
-
-    def factory(user):
-        browser = app.test_client()
-        response = browser.post("/login", data={"phone": user.phone, "password": "password123",
-                                                "csrf_token": csrf_token(browser)})
-        assert response.status_code == 302
-        return browser
-
-    return factory
-
-
 def started_project(coordinator, *, title="健康加油站", days_ago=10):
     """A published project that began `days_ago` days ago and ends tomorrow."""
     now = utcnow()
@@ -103,24 +89,24 @@ def test_signed_out_visitors_are_sent_to_sign_in_and_back(client, path):
     assert "/login?next=" in response.headers["Location"]
 
 
-def test_volunteer_pages_refuse_a_coordinator_without_the_volunteer_role(signed_in, coordinator):
-    browser = signed_in(coordinator)
+def test_volunteer_pages_refuse_a_coordinator_without_the_volunteer_role(browser, coordinator):
+    browser = browser(coordinator)
     for path in ("/me/hours", "/me/wallet", "/me/certificates"):
         assert browser.get(path).status_code == 403, path
 
 
-def test_coordinator_pages_refuse_volunteers(signed_in, coordinator, volunteer):
+def test_coordinator_pages_refuse_volunteers(browser, coordinator, volunteer):
     project = started_project(coordinator)
-    browser = signed_in(volunteer)
+    browser = browser(volunteer)
     for path in ("/coordinate/hours", f"/coordinate/projects/{project.id}/checkin",
                  f"/coordinate/projects/{project.id}/checkin/code"):
         assert browser.get(path).status_code == 403, path
 
 
-def test_a_coordinator_of_another_organisation_gets_no_code(signed_in, make_user, make_org, coordinator):
+def test_a_coordinator_of_another_organisation_gets_no_code(browser, make_user, make_org, coordinator):
     project = started_project(coordinator)
     other = make_user("coordinator", organization=make_org("另一个组织"))
-    browser = signed_in(other)
+    browser = browser(other)
     assert browser.get(f"/coordinate/projects/{project.id}/checkin").status_code == 403
     response = browser.get(f"/coordinate/projects/{project.id}/checkin/code")
     assert response.status_code == 403
@@ -130,9 +116,9 @@ def test_a_coordinator_of_another_organisation_gets_no_code(signed_in, make_user
 # --- the check-in screen and the volunteer's check-in ------------------------------------------------------
 
 
-def test_checkin_screen_shows_the_code_and_a_qr_to_the_checkin_page_without_auditing(signed_in, coordinator):
+def test_checkin_screen_shows_the_code_and_a_qr_to_the_checkin_page_without_auditing(browser, coordinator):
     project = started_project(coordinator)
-    browser = signed_in(coordinator)
+    browser = browser(coordinator)
     events = db.session.scalar(select(func.count(AuditEvent.id)))
     page = browser.get(f"/coordinate/projects/{project.id}/checkin")
     assert page.status_code == 200
@@ -163,7 +149,7 @@ def test_the_qr_encodes_an_absolute_link_to_the_checkin_page_with_the_code(app, 
     assert shown["url"] == f"http://localhost/checkin/{project.id}?code={shown['code']}"
 
 
-def test_checkin_screen_of_a_project_not_under_way_explains_why(signed_in, coordinator):
+def test_checkin_screen_of_a_project_not_under_way_explains_why(browser, coordinator):
     now = utcnow()
     project = projects.create_project({"title": "下周的项目", "category": "健康服务", "location": "镇卫生院",
                                        "starts_at": now + timedelta(days=7),
@@ -171,18 +157,18 @@ def test_checkin_screen_of_a_project_not_under_way_explains_why(signed_in, coord
                                       actor=coordinator)
     projects.publish(project, actor=coordinator)
     db.session.commit()
-    browser = signed_in(coordinator)
+    browser = browser(coordinator)
     page = browser.get(f"/coordinate/projects/{project.id}/checkin")
     assert page.status_code == 409
     assert "只有进行中的项目可以显示签到码" in text(page)
     assert browser.get(f"/coordinate/projects/{project.id}/checkin/code").json["error"]["code"] == "invalid_state"
 
 
-def test_volunteer_checks_in_and_out_with_the_code_from_the_screen(signed_in, coordinator, volunteer):
+def test_volunteer_checks_in_and_out_with_the_code_from_the_screen(browser, coordinator, volunteer):
     project = started_project(coordinator)
     claim = confirmed(project, volunteer)
     code, _expires = hours.checkin_code(project, actor=coordinator)
-    browser = signed_in(volunteer)
+    browser = browser(volunteer)
 
     page = browser.get(f"/checkin/{project.id}?code={code}")
     assert page.status_code == 200
@@ -208,11 +194,11 @@ def test_volunteer_checks_in_and_out_with_the_code_from_the_screen(signed_in, co
     assert "已自动通过" in outcome and "获得 1 公益币" in outcome
 
 
-def test_a_wrong_code_is_shown_on_the_page_and_records_nothing(signed_in, coordinator, volunteer):
+def test_a_wrong_code_is_shown_on_the_page_and_records_nothing(browser, coordinator, volunteer):
     project = started_project(coordinator)
     confirmed(project, volunteer)
     code, _expires = hours.checkin_code(project, actor=coordinator)
-    browser = signed_in(volunteer)
+    browser = browser(volunteer)
     wrong = f"{(int(code) + 1) % 1_000_000:06d}"
     response = post(browser, f"/checkin/{project.id}", {"code": wrong})
     assert response.status_code == 422
@@ -220,21 +206,21 @@ def test_a_wrong_code_is_shown_on_the_page_and_records_nothing(signed_in, coordi
     assert db.session.scalar(select(func.count(ServiceRecord.id))) == 0
 
 
-def test_checking_out_too_soon_is_refused_on_the_page(signed_in, coordinator, volunteer):
+def test_checking_out_too_soon_is_refused_on_the_page(browser, coordinator, volunteer):
     project = started_project(coordinator)
     confirmed(project, volunteer)
     code, _expires = hours.checkin_code(project, actor=coordinator)
-    browser = signed_in(volunteer)
+    browser = browser(volunteer)
     assert post(browser, f"/checkin/{project.id}", {"code": code}).status_code == 302
     response = post(browser, f"/checkin/{project.id}/out", {"code": code})
     assert response.status_code == 422
     assert "还没有服务时间" in text(response)
 
 
-def test_a_volunteer_without_a_claim_is_told_so_and_cannot_post(signed_in, coordinator, volunteer):
+def test_a_volunteer_without_a_claim_is_told_so_and_cannot_post(browser, coordinator, volunteer):
     project = started_project(coordinator)
     code, _expires = hours.checkin_code(project, actor=coordinator)
-    browser = signed_in(volunteer)
+    browser = browser(volunteer)
     page = browser.get(f"/checkin/{project.id}?code={code}")
     assert page.status_code == 200
     assert "您没有认领这个项目" in text(page)
@@ -242,7 +228,7 @@ def test_a_volunteer_without_a_claim_is_told_so_and_cannot_post(signed_in, coord
     assert response.status_code == 404
 
 
-def test_a_cancelled_claim_cannot_check_in(signed_in, coordinator, volunteer):
+def test_a_cancelled_claim_cannot_check_in(browser, coordinator, volunteer):
     now = utcnow()
     project = projects.create_project({"title": "稍后开始", "category": "健康服务", "location": "镇卫生院",
                                        "starts_at": now + timedelta(minutes=20), "ends_at": now + timedelta(hours=3),
@@ -253,7 +239,7 @@ def test_a_cancelled_claim_cannot_check_in(signed_in, coordinator, volunteer):
     projects.cancel_claim(claim, actor=volunteer)
     db.session.commit()
     code, _expires = hours.checkin_code(project, actor=coordinator)
-    browser = signed_in(volunteer)
+    browser = browser(volunteer)
     page = browser.get(f"/checkin/{project.id}?code={code}")
     assert "只有已确认的认领可以签到" in text(page)
     response = post(browser, f"/checkin/{project.id}", {"code": code})
@@ -264,9 +250,9 @@ def test_a_cancelled_claim_cannot_check_in(signed_in, coordinator, volunteer):
 # --- manual records and the volunteer's list --------------------------------------------------------------
 
 
-def test_manual_record_form_files_a_pending_record(signed_in, coordinator, volunteer):
+def test_manual_record_form_files_a_pending_record(browser, coordinator, volunteer):
     claim = confirmed(started_project(coordinator), volunteer)
-    browser = signed_in(volunteer)
+    browser = browser(volunteer)
     page = browser.get(f"/claims/{claim.id}/hours/new")
     assert page.status_code == 200 and 'type="datetime-local"' in text(page)
     start = at(2, 9).strftime("%Y-%m-%dT%H:%M")
@@ -281,10 +267,10 @@ def test_manual_record_form_files_a_pending_record(signed_in, coordinator, volun
 
 @pytest.mark.parametrize("start_hour, end_hour, message", [(11, 9, "结束时间必须晚于开始时间"),
                                                           (None, 9, "日期或时间的格式不正确")])
-def test_bad_manual_input_re_renders_the_form_and_stores_nothing(signed_in, coordinator, volunteer,
+def test_bad_manual_input_re_renders_the_form_and_stores_nothing(browser, coordinator, volunteer,
                                                                   start_hour, end_hour, message):
     claim = confirmed(started_project(coordinator), volunteer)
-    browser = signed_in(volunteer)
+    browser = browser(volunteer)
     start = at(2, start_hour).strftime("%Y-%m-%dT%H:%M") if start_hour is not None else "昨天"
     response = post(browser, f"/claims/{claim.id}/hours/new",
                     {"started_at": start, "ended_at": at(2, end_hour).strftime("%Y-%m-%dT%H:%M")})
@@ -294,10 +280,10 @@ def test_bad_manual_input_re_renders_the_form_and_stores_nothing(signed_in, coor
     assert db.session.scalar(select(func.count(ServiceRecord.id))) == 0
 
 
-def test_overlapping_manual_record_is_refused_on_the_form(signed_in, coordinator, volunteer):
+def test_overlapping_manual_record_is_refused_on_the_form(browser, coordinator, volunteer):
     claim = confirmed(started_project(coordinator), volunteer)
     manual(claim, volunteer, 2, 120)
-    browser = signed_in(volunteer)
+    browser = browser(volunteer)
     response = post(browser, f"/claims/{claim.id}/hours/new",
                     {"started_at": at(2, 10).strftime("%Y-%m-%dT%H:%M"),
                      "ended_at": at(2, 12).strftime("%Y-%m-%dT%H:%M")})
@@ -306,19 +292,19 @@ def test_overlapping_manual_record_is_refused_on_the_form(signed_in, coordinator
     assert db.session.scalar(select(func.count(ServiceRecord.id))) == 1
 
 
-def test_nobody_else_can_open_a_volunteers_manual_form(signed_in, make_user, coordinator, volunteer):
+def test_nobody_else_can_open_a_volunteers_manual_form(browser, make_user, coordinator, volunteer):
     claim = confirmed(started_project(coordinator), volunteer)
-    assert signed_in(make_user("volunteer")).get(f"/claims/{claim.id}/hours/new").status_code == 404
+    assert browser(make_user("volunteer")).get(f"/claims/{claim.id}/hours/new").status_code == 404
 
 
-def test_my_hours_lists_every_record_with_status_source_and_reason(signed_in, coordinator, volunteer):
+def test_my_hours_lists_every_record_with_status_source_and_reason(browser, coordinator, volunteer):
     claim = confirmed(started_project(coordinator), volunteer)
     kept = manual(claim, volunteer, 3, 90)
     refused = manual(claim, volunteer, 2, 30)
     hours.approve(kept, reviewer=coordinator)
     hours.reject(refused, "当天未到场", reviewer=coordinator)
     db.session.commit()
-    page = text(signed_in(volunteer).get("/me/hours"))
+    page = text(browser(volunteer).get("/me/hours"))
     assert "已通过" in page and "已驳回" in page and "当天未到场" in page
     assert "1.5 小时" in page and "0.5 小时" in page and "补录" in page
     assert f"/claims/{claim.id}/hours/new" in page and f"/checkin/{claim.project_id}" in page
@@ -327,21 +313,21 @@ def test_my_hours_lists_every_record_with_status_source_and_reason(signed_in, co
 # --- review ------------------------------------------------------------------------------------------------
 
 
-def test_review_queue_shows_pending_records_with_their_details(signed_in, make_user, coordinator, volunteer):
+def test_review_queue_shows_pending_records_with_their_details(browser, make_user, coordinator, volunteer):
     claim = confirmed(started_project(coordinator), volunteer)
     manual(claim, volunteer, 2, 60)
-    page = signed_in(coordinator).get("/coordinate/hours")
+    page = browser(coordinator).get("/coordinate/hours")
     assert page.status_code == 200
     html = text(page)
     assert "李志愿" in html and "健康加油站" in html and "1 小时" in html and "补录" in html
     assert 'name="ids"' in html and "13912345678" not in html
 
 
-def test_bulk_review_approves_several_and_issues_coins(signed_in, make_user, coordinator, volunteer):
+def test_bulk_review_approves_several_and_issues_coins(browser, make_user, coordinator, volunteer):
     project = started_project(coordinator)
     other = make_user("volunteer", name="赵志愿")
     records = [manual(confirmed(project, v), v, 2, 60) for v in (volunteer, other)]
-    browser = signed_in(coordinator)
+    browser = browser(coordinator)
     response = post(browser, "/coordinate/hours/review?status=pending",
                     {"ids": [r.id for r in records], "action": "approve", "reason": ""})
     assert response.status_code == 302
@@ -351,9 +337,9 @@ def test_bulk_review_approves_several_and_issues_coins(signed_in, make_user, coo
     assert volunteer.approved_minutes == 60 and other.approved_minutes == 60
 
 
-def test_bulk_reject_needs_a_reason_and_changes_nothing(signed_in, coordinator, volunteer):
+def test_bulk_reject_needs_a_reason_and_changes_nothing(browser, coordinator, volunteer):
     record = manual(confirmed(started_project(coordinator), volunteer), volunteer, 2, 60)
-    browser = signed_in(coordinator)
+    browser = browser(coordinator)
     response = post(browser, "/coordinate/hours/review", {"ids": [record.id], "action": "reject"})
     assert response.status_code == 422
     assert "驳回需要填写原因" in text(response)
@@ -362,10 +348,10 @@ def test_bulk_reject_needs_a_reason_and_changes_nothing(signed_in, coordinator, 
     assert response.status_code == 422 and "请先勾选要处理的记录" in text(response)
 
 
-def test_nobody_reviews_their_own_record(signed_in, make_user, org, coordinator):
+def test_nobody_reviews_their_own_record(browser, make_user, org, coordinator):
     both = make_user("coordinator", "volunteer", name="双重身份", organization=org)
     record = manual(confirmed(started_project(coordinator), both), both, 2, 60)
-    browser = signed_in(both)
+    browser = browser(both)
     page = text(browser.get("/coordinate/hours"))
     assert "这是您本人的记录，需由其他协调员审核" in page and 'name="ids"' not in page
     response = post(browser, f"/coordinate/hours/{record.id}/approve")
@@ -375,9 +361,9 @@ def test_nobody_reviews_their_own_record(signed_in, make_user, org, coordinator)
     assert status_of(record.id) == "pending"
 
 
-def test_single_approve_then_revoke_with_a_reason_claws_back(signed_in, coordinator, volunteer):
+def test_single_approve_then_revoke_with_a_reason_claws_back(browser, coordinator, volunteer):
     record = manual(confirmed(started_project(coordinator), volunteer), volunteer, 2, 120)
-    browser = signed_in(coordinator)
+    browser = browser(coordinator)
     response = post(browser, f"/coordinate/hours/{record.id}/approve?status=pending")
     assert response.status_code == 302
     assert "发放 2 公益币" in text(browser.get(response.headers["Location"]))
@@ -395,18 +381,18 @@ def test_single_approve_then_revoke_with_a_reason_claws_back(signed_in, coordina
     assert (record.status, record.reason) == ("revoked", "重复登记")
 
 
-def test_rejecting_twice_shows_the_state_conflict(signed_in, coordinator, volunteer):
+def test_rejecting_twice_shows_the_state_conflict(browser, coordinator, volunteer):
     record = manual(confirmed(started_project(coordinator), volunteer), volunteer, 2, 60)
-    browser = signed_in(coordinator)
+    browser = browser(coordinator)
     assert post(browser, f"/coordinate/hours/{record.id}/reject", {"reason": "不符"}).status_code == 302
     response = post(browser, f"/coordinate/hours/{record.id}/reject", {"reason": "不符"})
     assert response.status_code == 422 and "只有待审核的记录可以驳回" in text(response)
 
 
-def test_a_coordinator_cannot_review_another_organisations_record(signed_in, make_user, make_org, coordinator,
+def test_a_coordinator_cannot_review_another_organisations_record(browser, make_user, make_org, coordinator,
                                                                    volunteer):
     record = manual(confirmed(started_project(coordinator), volunteer), volunteer, 2, 60)
-    browser = signed_in(make_user("coordinator", organization=make_org("别的组织")))
+    browser = browser(make_user("coordinator", organization=make_org("别的组织")))
     assert post(browser, f"/coordinate/hours/{record.id}/approve").status_code == 404
     assert "李志愿" not in text(browser.get("/coordinate/hours"))
 
@@ -414,12 +400,12 @@ def test_a_coordinator_cannot_review_another_organisations_record(signed_in, mak
 # --- wallet ------------------------------------------------------------------------------------------------
 
 
-def test_wallet_shows_balance_figures_star_and_history(signed_in, coordinator, volunteer):
+def test_wallet_shows_balance_figures_star_and_history(browser, coordinator, volunteer):
     claim = confirmed(started_project(coordinator), volunteer)
     for days_ago in (4, 3, 2):
         hours.approve(manual(claim, volunteer, days_ago, 60), reviewer=coordinator)
     db.session.commit()
-    page = signed_in(volunteer).get("/me/wallet")
+    page = browser(volunteer).get("/me/wallet")
     assert page.status_code == 200
     html = text(page)
     assert re.search(r'data-balance>\s*3\b', html)
@@ -427,20 +413,20 @@ def test_wallet_shows_balance_figures_star_and_history(signed_in, coordinator, v
     assert "3 小时" in html and "满 100 小时升至 1 星" in html
 
 
-def test_wallet_of_a_volunteer_without_coins_is_empty_not_an_error(signed_in, volunteer):
-    page = signed_in(volunteer).get("/me/wallet")
+def test_wallet_of_a_volunteer_without_coins_is_empty_not_an_error(browser, volunteer):
+    page = browser(volunteer).get("/me/wallet")
     assert page.status_code == 200 and "还没有收支记录" in text(page)
 
 
 # --- certificates ------------------------------------------------------------------------------------------
 
 
-def _certified(signed_in, coordinator, volunteer):
+def _certified(browser, coordinator, volunteer):
     claim = confirmed(started_project(coordinator), volunteer)
     record = manual(claim, volunteer, 2, 150)
     hours.approve(record, reviewer=coordinator)
     db.session.commit()
-    browser = signed_in(volunteer)
+    browser = browser(volunteer)
     today = utcnow().astimezone(local_zone()).date()
     response = post(browser, "/me/certificates", {"from": (today - timedelta(days=30)).isoformat(),
                                                   "to": today.isoformat()})
@@ -450,8 +436,8 @@ def _certified(signed_in, coordinator, volunteer):
     return browser, certificate, record
 
 
-def test_certificate_is_issued_and_printable_without_the_phone(signed_in, coordinator, volunteer):
-    browser, certificate, _record = _certified(signed_in, coordinator, volunteer)
+def test_certificate_is_issued_and_printable_without_the_phone(browser, coordinator, volunteer):
+    browser, certificate, _record = _certified(browser, coordinator, volunteer)
     page = browser.get(f"/me/certificates/{certificate.number}")
     assert page.status_code == 200
     html = text(page)
@@ -462,13 +448,13 @@ def test_certificate_is_issued_and_printable_without_the_phone(signed_in, coordi
     assert certificate.number in text(browser.get("/me/certificates"))
 
 
-def test_only_its_volunteer_sees_the_printable_certificate(signed_in, make_user, coordinator, volunteer):
-    _browser, certificate, _record = _certified(signed_in, coordinator, volunteer)
-    assert signed_in(make_user("volunteer")).get(f"/me/certificates/{certificate.number}").status_code == 404
+def test_only_its_volunteer_sees_the_printable_certificate(browser, make_user, coordinator, volunteer):
+    _browser, certificate, _record = _certified(browser, coordinator, volunteer)
+    assert browser(make_user("volunteer")).get(f"/me/certificates/{certificate.number}").status_code == 404
 
 
-def test_public_verification_shows_the_certificate_and_later_revocations(client, signed_in, coordinator, volunteer):
-    _browser, certificate, record = _certified(signed_in, coordinator, volunteer)
+def test_public_verification_shows_the_certificate_and_later_revocations(client, browser, coordinator, volunteer):
+    _browser, certificate, record = _certified(browser, coordinator, volunteer)
     visitor = client
     page = visitor.get(f"/certificates/{certificate.number}")
     assert page.status_code == 200
@@ -497,9 +483,9 @@ def test_verification_page_is_rate_limited_per_address(client):
     (-1, -30, 422, "结束日期必须晚于开始日期"),
     (-300, -200, 422, "这段时间没有已通过的志愿时长"),
 ])
-def test_a_certificate_request_that_cannot_be_met_re_renders_the_form(signed_in, volunteer, first, last, status,
+def test_a_certificate_request_that_cannot_be_met_re_renders_the_form(browser, volunteer, first, last, status,
                                                                        message):
-    browser = signed_in(volunteer)
+    browser = browser(volunteer)
     today = utcnow().astimezone(local_zone()).date()
     response = post(browser, "/me/certificates", {"from": (today + timedelta(days=first)).isoformat(),
                                                   "to": (today + timedelta(days=last)).isoformat()})

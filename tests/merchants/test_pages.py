@@ -60,20 +60,6 @@ def rich_volunteer(volunteer):
     return volunteer
 
 
-@pytest.fixture
-def browser(app):
-    """A fresh browser signed in as `user` through the sign-in form."""
-
-    def factory(user):
-        client = app.test_client()
-        response = client.post("/login", data={"phone": user.phone, "password": "password123",
-                                               "csrf_token": csrf_token(client)})
-        assert response.status_code == 302
-        return client
-
-    return factory
-
-
 def take(volunteer, service) -> Voucher:
     voucher = merchants.take_voucher(service, volunteer=volunteer)
     db.session.commit()

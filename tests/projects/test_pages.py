@@ -24,20 +24,6 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 @pytest.fixture
-def signed_in(app):
-    """Another browser, signed in as `user` through the sign-in form."""
-
-    def factory(user, password: str = "password123") -> FlaskClient:
-        browser = app.test_client()
-        response = browser.post("/login", data={"phone": user.phone, "password": password,
-                                                "csrf_token": csrf_token(browser)})
-        assert response.status_code == 302
-        return browser
-
-    return factory
-
-
-@pytest.fixture
 def org(make_org):
     return make_org("奉城镇党委", kind="government")
 
@@ -106,7 +92,7 @@ def move(project: Project, **values) -> None:
 # --- every role sees its pages ------------------------------------------------------------------------------
 
 
-def test_each_role_sees_its_pages_and_nav_links(client, login, signed_in, make_user, coordinator, volunteer,
+def test_each_role_sees_its_pages_and_nav_links(client, login, browser, make_user, coordinator, volunteer,
                                                 make_project):
     project = make_project()
     draft = make_project(publish=False, title="变废为宝")
@@ -124,7 +110,7 @@ def test_each_role_sees_its_pages_and_nav_links(client, login, signed_in, make_u
     assert "立即认领" in text(client.get(f"/projects/{project.id}"))
     assert client.get("/me/claims").status_code == 200
 
-    desk = signed_in(coordinator)
+    desk = browser(coordinator)
     page = text(desk.get("/projects"))
     assert "组织项目" in page and "我的认领" not in page and "立即认领" not in page
     assert "变废为宝" in text(desk.get("/coordinate/projects"))
@@ -134,7 +120,7 @@ def test_each_role_sees_its_pages_and_nav_links(client, login, signed_in, make_u
                  f"/coordinate/projects/{draft.id}/edit", f"/coordinate/projects/{project.id}/roster"):
         assert desk.get(path).status_code == 200, path
 
-    admin = signed_in(make_user("admin"))
+    admin = browser(make_user("admin"))
     assert admin.get("/projects").status_code == 200
     assert admin.get("/coordinate/projects").status_code == 403
 

@@ -16,20 +16,6 @@ from tests.conftest import csrf_token
 from tests.reviews.helpers import add, give_score, local_year, open_review, project_with
 
 
-@pytest.fixture
-def browser(app):
-    """A fresh browser signed in as `user` through the sign-in form."""
-
-    def factory(user):
-        client = app.test_client()
-        response = client.post("/login", data={"phone": user.phone, "password": "password123",
-                                               "csrf_token": csrf_token(client)})
-        assert response.status_code == 302
-        return client
-
-    return factory
-
-
 def test_coordinators_find_the_reviews_in_the_menu(browser, coordinator, volunteer):
     assert "/coordinate/reviews" in browser(coordinator).get("/").get_data(as_text=True)
     page = browser(volunteer)
