@@ -4,7 +4,6 @@ expiry. Each racer is one unit of work in its own application context, committed
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
@@ -13,8 +12,6 @@ import pytest
 from sqlalchemy import func, select
 
 from credits.auth.models import User
-from credits.database import in_transaction
-from credits.errors import DomainError
 from credits.extensions import db
 from credits.ledger.models import Transaction
 from credits.ledger.verify import verify_ledger
@@ -22,38 +19,9 @@ from credits.merchants import services as merchants
 from credits.merchants.models import Service, ServiceDay, Voucher
 from credits.timeutil import local_zone, utcnow
 from tests.merchants.helpers import balance_of, escrow, give, make_service, make_shop, make_staff
+from tests.races import race
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("retries")]
-
-
-def race(app, jobs: list[Callable[[], object]]) -> list:
-    """Run every job in its own thread and application context, released together by a barrier, as one unit of
-    work. Returns each job's result, or its DomainError's code, or any other exception."""
-    db.session.rollback()  # the test's own session must hold no transaction (on SQLite: no write lock)
-    barrier = threading.Barrier(len(jobs))
-    results: list = [None] * len(jobs)
-
-    def run(i: int, job: Callable[[], object]) -> None:
-        with app.app_context():
-            try:
-                barrier.wait(timeout=30)
-                results[i] = in_transaction(job)
-            except DomainError as exc:
-                results[i] = exc.code
-            except Exception as exc:  # noqa: BLE001  (reported to the test, which fails on it)
-                results[i] = exc
-            finally:
-                db.session.remove()
-
-    threads = [threading.Thread(target=run, args=(i, job)) for i, job in enumerate(jobs)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(t.is_alive() for t in threads), "a racer hung"
-    crashed = [r for r in results if isinstance(r, BaseException)]
-    assert not crashed, crashed
-    return results
 
 
 def taking(service_id: int, volunteer_id: int) -> Callable[[], str]:
@@ -110,7 +78,7 @@ def test_two_tills_redeeming_one_voucher_at_the_same_instant_pay_once(app, shop,
     rounds = 6
     for _ in range(rounds):
         voucher_id = new_voucher(service, volunteer)
-        results = race(app, [redeeming(voucher_id, till.id) for till in tills])
+        results, _ = race(app, [redeeming(voucher_id, till.id) for till in tills])
         assert sorted(results) == ["redeemed", "voucher_redeemed"], results
         assert kinds_for(voucher_id) == Counter({"hold": 1, "redeem": 1})
     assert balance_of(merchant_id=shop.id) == 2 * rounds and escrow() == 0
@@ -123,7 +91,7 @@ def test_twenty_volunteers_racing_for_five_quota_places_get_exactly_five(app, sh
     people = [make_user("volunteer", name=f"志愿者{i}") for i in range(20)]
     for person in people:
         give(person, 3)
-    results = race(app, [taking(service.id, person.id) for person in people])
+    results, _ = race(app, [taking(service.id, person.id) for person in people])
     assert Counter(results) == Counter({"issued": 5, "quota_exhausted": 15}), results
     day = utcnow().astimezone(local_zone()).date()
     assert db.session.get(ServiceDay, (service.id, day)).taken == 5
@@ -136,7 +104,7 @@ def test_a_volunteer_firing_five_vouchers_at_once_never_overspends(app, shop, co
     for round_ in range(3):
         volunteer = make_user("volunteer", name=f"急性子{round_}")
         give(volunteer, 10)
-        results = race(app, [taking(service.id, volunteer.id)] * 5)
+        results, _ = race(app, [taking(service.id, volunteer.id)] * 5)
         issued = results.count("issued")
         assert issued <= 3 and set(results) <= {"issued", "insufficient_balance"}, results
         assert issued == 3  # every racer ran; only the balance stopped them
@@ -166,7 +134,7 @@ def test_redeem_racing_cancel_ends_in_exactly_one_place(app, shop, coordinator, 
     outcomes = Counter()
     for _ in range(10):
         voucher_id = new_voucher(service, volunteer)
-        results = race(app, [redeeming(voucher_id, staff.id), cancelling(voucher_id, volunteer.id)])
+        results, _ = race(app, [redeeming(voucher_id, staff.id), cancelling(voucher_id, volunteer.id)])
         place = coins_in_one_place(voucher_id, results)
         expected = (["redeemed", "voucher_redeemed"] if place == "merchant"
                     else ["cancelled", "voucher_cancelled"])
@@ -190,7 +158,7 @@ def test_redeem_racing_expiry_ends_in_exactly_one_place(app, shop, coordinator, 
         voucher = db.session.get(Voucher, voucher_id)
         voucher.expires_at = utcnow() + timedelta(seconds=5)
         db.session.commit()
-        results = race(app, [redeeming(voucher_id, staff.id), expiring(voucher_id, utcnow() + timedelta(minutes=1))])
+        results, _ = race(app, [redeeming(voucher_id, staff.id), expiring(voucher_id, utcnow() + timedelta(minutes=1))])
         place = coins_in_one_place(voucher_id, results)
         expected = (["not due", "redeemed"] if place == "merchant" else ["expired", "voucher_expired"])
         assert sorted(results) == expected, results
@@ -211,7 +179,7 @@ def test_redeem_of_a_lapsed_voucher_racing_expiry_always_returns_the_coins(app, 
         voucher = db.session.get(Voucher, voucher_id)
         voucher.expires_at = utcnow() - timedelta(seconds=1)
         db.session.commit()
-        results = race(app, [redeeming(voucher_id, staff.id), expiring(voucher_id, None)])
+        results, _ = race(app, [redeeming(voucher_id, staff.id), expiring(voucher_id, None)])
         assert sorted(results) == ["expired", "voucher_expired"], results
         assert coins_in_one_place(voucher_id, results) == "volunteer"
     assert balance_of(merchant_id=shop.id) == 0 and balance_of(user_id=volunteer.id) == 10

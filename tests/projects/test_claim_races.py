@@ -4,7 +4,6 @@ capacity, the waitlist never exceeds its capacity, and the counters always equal
 from __future__ import annotations
 
 import multiprocessing
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -16,47 +15,17 @@ from sqlalchemy import func, select
 from credits import create_app
 from credits.auth.models import User
 from credits.config import TestConfig
-from credits.database import in_transaction
-from credits.errors import DomainError
 from credits.extensions import db
 from credits.projects import services
 from credits.projects.models import Claim, ClaimStatus, Project
 from credits.timeutil import utcnow
 from tests.conftest import PG_URL
+from tests.races import race
 
 pytestmark = pytest.mark.slow
 
 # Wide enough that the racers meet in the database, not in a queue for the connection pool.
 RACE_ENGINE = {"pool_size": 30, "max_overflow": 0, "pool_timeout": 60, "pool_pre_ping": True}
-
-
-def race(app, jobs: list[Callable[[], str]]) -> tuple[list, float]:
-    """Run every job in its own thread and application context, all released at once by a barrier. Each job is
-    one unit of work committed (and replayed on conflict) by in_transaction. Returns each job's result, or the
-    code of the DomainError it raised, or any other exception it raised, and the seconds the race took."""
-    barrier = threading.Barrier(len(jobs))
-    results: list = [None] * len(jobs)
-
-    def run(i: int, job: Callable[[], str]) -> None:
-        with app.app_context():
-            barrier.wait()
-            try:
-                results[i] = in_transaction(job)
-            except DomainError as exc:
-                results[i] = exc.code
-            except Exception as exc:  # noqa: BLE001  (an IntegrityError here means a CHECK tripped: a failure)
-                results[i] = exc
-            finally:
-                db.session.remove()
-
-    threads = [threading.Thread(target=run, args=(i, job)) for i, job in enumerate(jobs)]
-    started = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not any(t.is_alive() for t in threads), "a racer hung"
-    return results, time.perf_counter() - started
 
 
 def claim_job(project_id: int, volunteer_id: int) -> Callable[[], str]:

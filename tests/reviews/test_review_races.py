@@ -14,7 +14,7 @@ from credits.extensions import db
 from credits.projects.models import Project
 from credits.reviews import services as reviews
 from credits.reviews.models import Review, ReviewScore
-from tests.merchants.test_voucher_races import race
+from tests.races import race
 from tests.reviews.helpers import add, invite, local_year, open_review, project_with
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("retries")]
@@ -56,7 +56,7 @@ def test_one_reviewer_scoring_a_project_eight_times_at_once_keeps_one_score(app,
     review, (project, _), (judge, *_) = setting
     for round_ in range(3):
         values = [60 + round_ * 10 + i for i in range(8)]
-        results = race(app, [scoring(review.id, project.id, judge.id, v) for v in values])
+        results, _ = race(app, [scoring(review.id, project.id, judge.id, v) for v in values])
         assert sorted(results) == values, results
         [kept] = scores_of(review.id)
         assert kept.score in values and kept.comment == f"第{kept.score}分"
@@ -69,7 +69,7 @@ def test_every_reviewer_scoring_every_candidate_at_once_gets_one_score_each(app,
     review, candidates, judges = setting
     jobs = [scoring(review.id, p.id, j.id, 50 + i) for i, (p, j) in
             enumerate((p, j) for p in candidates for j in judges)]
-    results = race(app, jobs + jobs)  # each pair twice, with the same value
+    results, _ = race(app, jobs + jobs)  # each pair twice, with the same value
     assert Counter(results) == Counter({50 + i: 2 for i in range(len(jobs))})
     kept = scores_of(review.id)
     assert len(kept) == len(candidates) * len(judges)
@@ -79,7 +79,7 @@ def test_every_reviewer_scoring_every_candidate_at_once_gets_one_score_each(app,
 def test_a_score_racing_the_close_either_lands_before_it_or_is_refused(app, setting, coordinator):
     review, (project, _), judges = setting
     jobs = [scoring(review.id, project.id, j.id, 70 + i) for i, j in enumerate(judges)]
-    results = race(app, [*jobs, closing(review.id, coordinator.id)])
+    results, _ = race(app, [*jobs, closing(review.id, coordinator.id)])
     assert results[-1] == "closed"
     landed = [r for r in results[:-1] if r != "invalid_state"]
     assert set(results[:-1]) - set(landed) <= {"invalid_state"}
