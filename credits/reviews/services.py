@@ -10,7 +10,7 @@ from datetime import date, datetime
 from fractions import Fraction
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 
 from credits.auth.audit import record_event
 from credits.auth.models import Role, User, UserRole
@@ -247,29 +247,28 @@ def ranking(review: Review) -> list[RankingRow]:
     """Every candidate with its mean score and figures: by mean score (exactly, as a fraction, so equal means tie),
     then approved hours, then project id; unscored candidates last."""
     candidates = review_candidates(review)
-    totals = {pid: (int(total), int(count)) for pid, total, count in db.session.execute(
-        select(ReviewScore.project_id, func.sum(ReviewScore.score), func.count())
-        .where(ReviewScore.review_id == review.id).group_by(ReviewScore.project_id))}
-    remarks: dict[int, list[Remark]] = {}
+    remarks: dict[int, list[Remark]] = {project.id: [] for project in candidates}
     for pid, name, value, comment in db.session.execute(
             select(ReviewScore.project_id, User.name, ReviewScore.score, ReviewScore.comment)
             .join(User, User.id == ReviewScore.reviewer_id).where(ReviewScore.review_id == review.id)
             .order_by(ReviewScore.project_id, User.name, User.id)):
-        remarks.setdefault(pid, []).append(Remark(name, value, comment))
+        remarks[pid].append(Remark(name, value, comment))
     figures = project_figures([p.id for p in candidates])
-    empty = ProjectFigures(approved_minutes=0, volunteers=0, capacity=0, confirmed=0, fill_rate=0.0, no_shows=0)
+
+    def mean(project: Project) -> Fraction | None:
+        scores = [remark.score for remark in remarks[project.id]]
+        return Fraction(sum(scores), len(scores)) if scores else None
 
     def key(project: Project):
-        total, count = totals.get(project.id, (0, 0))
-        mean = Fraction(total, count) if count else None
-        return (mean is None, -(mean or 0), -figures.get(project.id, empty).approved_minutes, project.id)
+        score = mean(project)
+        return (score is None, -(score or 0), -figures[project.id].approved_minutes, project.id)
 
     rows = []
     for rank, project in enumerate(sorted(candidates, key=key), start=1):
-        total, count = totals.get(project.id, (0, 0))
-        rows.append(RankingRow(rank=rank, project=project, mean_score=round(total / count, 2) if count else None,
-                               scores=count, figures=figures.get(project.id, empty),
-                               remarks=remarks.get(project.id, [])))
+        score = mean(project)
+        rows.append(RankingRow(rank=rank, project=project, mean_score=None if score is None else round(float(score), 2),
+                               scores=len(remarks[project.id]), figures=figures[project.id],
+                               remarks=remarks[project.id]))
     return rows
 
 
