@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from flask_babel import lazy_gettext as _l
-from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from credits.pagination import PageArgs
 from credits.reports.exports import FORMATS
@@ -41,6 +41,16 @@ class PeriodArgs(Schema):
         first, last, name = data.pop("from_", None), data.pop("to", None), data.pop("period", "year")
         data["period"] = Period(first, last) if first else Period.named(name, today())
         return data
+
+
+class QuarterArgs(Schema):
+    """The printable quarterly summary's year and quarter; the default is the current quarter."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    year = fields.Integer(validate=validate.Range(min=2000, max=2100))
+    q = fields.Integer(validate=validate.OneOf((1, 2, 3, 4)))
 
 
 class FormatArgs(Schema):

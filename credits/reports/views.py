@@ -12,7 +12,7 @@ from typing import Any
 from flask import Blueprint, Response, render_template, request
 from flask_babel import format_datetime
 from flask_babel import lazy_gettext as _l
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+from marshmallow import EXCLUDE, Schema, ValidationError
 
 from credits.auth.models import Role
 from credits.auth.permissions import role_required
@@ -23,7 +23,7 @@ from credits.pagination import paginate
 from credits.projects.views import PROJECT_STATUS_LABELS
 from credits.reports import services
 from credits.reports.api import COLUMN_LABELS, table_page_or_download
-from credits.reports.schemas import PeriodArgs, table_args, today
+from credits.reports.schemas import PeriodArgs, QuarterArgs, table_args, today
 from credits.reports.services import TABLES, Period
 from credits.web.views import ORG_KIND_LABELS
 
@@ -52,14 +52,6 @@ TEXT_COLUMNS = frozenset({"title", "name", "organization", "category", "status",
 TABLE_ARGS = {name: table_args(name) for name in TABLE_NAMES}
 QUARTER_TOP = 10
 QUARTER_TABLES = ("projects", "organizations", "merchants", "volunteers")
-
-
-class QuarterArgs(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
-    year = fields.Integer(validate=validate.Range(min=2000, max=2100))
-    q = fields.Integer(validate=validate.OneOf((1, 2, 3, 4)))
 
 
 def hours(minutes: int) -> str:
