@@ -10,7 +10,7 @@ from flask_login import AnonymousUserMixin
 from werkzeug.routing import IntegerConverter
 
 from credits.config import Config, config_from_env
-from credits.database import configure_engine, retrying
+from credits.database import configure_engine, end_session, retrying
 from credits.errors import register_errorhandlers
 from credits.extensions import api, babel, csrf, db, limiter, login_manager, migrate
 from credits.fields import MAX_ID
@@ -77,6 +77,7 @@ def register_extensions(app: Flask) -> None:
     from credits import models  # noqa: F401  (every model, so Alembic and create_all see them)
 
     db.init_app(app)
+    app.teardown_appcontext(end_session)  # teardowns run last-registered first: this one before Flask-SQLAlchemy's
     with app.app_context():
         configure_engine(db.engine)
     migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"))

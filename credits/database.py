@@ -55,6 +55,24 @@ def configure_engine(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
+def rollback() -> None:
+    """Roll the session back. A connection the database dropped (a restart, a failover, an administrator's
+    terminate) cannot even roll back: it is thrown away instead, as the server has already undone whatever it
+    held, and the caller goes on to answer (a 503, or the response a finished request made) instead of a 500."""
+    try:
+        db.session.rollback()
+    except DBAPIError as exc:
+        log.warning("connection lost, discarded: %s", exc.orig)
+        db.session().invalidate()
+
+
+def end_session(_exc: BaseException | None = None) -> None:
+    """End the request's session: a teardown, registered to run before Flask-SQLAlchemy's own, whose ROLLBACK
+    would fail on a dropped connection."""
+    rollback()
+    db.session.remove()
+
+
 def lock(obj) -> None:
     """Take the row lock of a loaded object for the rest of the transaction and re-read it, so the caller decides
     on the state the winner of a race left (FOR UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE already holds the
@@ -87,7 +105,7 @@ def retrying(fn: Callable[..., T]) -> Callable[..., T]:
             try:
                 return fn(*args, **kwargs)
             except DBAPIError as exc:
-                db.session.rollback()
+                rollback()
                 if attempt == attempts or not is_retryable(exc) or time.monotonic() - started > budget:
                     raise
                 delay = min(0.5, 0.01 * 2**attempt) * random.uniform(0.5, 1.5)

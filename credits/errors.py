@@ -14,6 +14,7 @@ from marshmallow import ValidationError
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from werkzeug.exceptions import HTTPException
 
+from credits.database import rollback
 from credits.extensions import db, limiter
 
 log = logging.getLogger(__name__)
@@ -189,7 +190,7 @@ def _retry_after() -> dict[str, str]:
 
 def handle_database_error(exc: DBAPIError):
     """A database that does not answer (or stays locked past every retry) is a 503, not a 500."""
-    db.session.rollback()
+    rollback()
     if isinstance(exc, IntegrityError):  # the schema refused a write the checks let through (a race)
         log.info("integrity error on %s %s: %s", request.method, request.path, exc.orig)
         return error_response(409, InvalidState.code, str(_l("与已有数据冲突，请刷新后重试。")))
@@ -206,7 +207,7 @@ def _is_connection_error(exc: DBAPIError) -> bool:
 
 
 def handle_unexpected(exc: Exception):
-    db.session.rollback()
+    rollback()
     log.exception("unhandled error on %s %s", request.method, request.path)
     return error_response(500, "internal_error", str(_l("服务器出错了，我们已记录此问题。")))
 

@@ -8,6 +8,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from credits.database import rollback
 from credits.extensions import db
 
 bp = Blueprint("web", __name__)
@@ -40,7 +41,7 @@ def healthz():
         db.session.execute(text("SELECT 1"))
         db.session.rollback()
     except DBAPIError:
-        db.session.rollback()
+        rollback()
         return jsonify(status="unavailable", error={"code": "unavailable",
                                                     "message": "database does not answer"}), 503
     return jsonify(status="ok")

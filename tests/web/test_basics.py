@@ -1,8 +1,14 @@
 """The app answers: home page, health check, API document, errors in the right shape."""
 
+import time
 from unittest import mock
 
+import pytest
+from flask import has_request_context
+from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
+
+from tests.conftest import PG_URL
 
 
 def test_home_page_is_chinese_by_default_and_switches_to_english(client):
@@ -26,6 +32,25 @@ def test_healthz_answers_503_json_when_the_database_does_not(client, app):
         response = client.get("/healthz")
     assert response.status_code == 503
     assert response.json["status"] == "unavailable"
+
+
+def test_healthz_answers_503_when_even_the_rollback_fails(client, app):
+    """A dropped connection cannot roll back either: it is discarded, and the answer is still the 503."""
+    from credits.extensions import db
+
+    failing = OperationalError("SELECT 1", {}, Exception("server closed the connection unexpectedly"))
+    real_rollback = db.session.rollback
+
+    def rollback():
+        if has_request_context():  # the test client rolls the test body back before the request, for real
+            raise failing
+        real_rollback()
+
+    with mock.patch.object(db.session, "execute", side_effect=failing), \
+            mock.patch.object(db.session, "rollback", side_effect=rollback):
+        response = client.get("/healthz")
+    assert response.status_code == 503 and response.json["error"]["code"] == "unavailable"
+    assert client.get("/healthz").status_code == 200
 
 
 def test_openapi_document_is_openapi_3_and_lists_the_contract_paths(client):
@@ -79,3 +104,25 @@ def test_range_and_length_messages_carry_their_bounds(app):
         assert localize(["Must be greater than or equal to 1 and less than or equal to 100000."]) == [
             "须在 1 到 100000 之间。"]
         assert localize({"title": ["Longer than maximum length 100."]}) == {"title": ["最多 100 个字符。"]}
+
+
+@pytest.mark.skipif(not PG_URL, reason="terminates a PostgreSQL backend")
+def test_a_connection_the_database_drops_after_the_response_is_made_does_not_turn_it_into_a_500(app, client):
+    """The fault run caught this: PostgreSQL stopping between a request's last query and its teardown made the
+    session's ROLLBACK fail, and the finished response became gunicorn's HTML 500."""
+    from credits.extensions import db
+
+    def query_then_lose_the_connection():
+        pid = db.session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        with db.engine.connect() as admin:  # another pooled connection plays the administrator
+            admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            while admin.execute(text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"),
+                                {"pid": pid}).scalar_one():
+                time.sleep(0.01)
+            admin.commit()
+        return {"done": True}
+
+    app.add_url_rule("/test/lose-connection", view_func=query_then_lose_the_connection)
+    response = client.get("/test/lose-connection")
+    assert response.status_code == 200 and response.json == {"done": True}
+    assert client.get("/healthz").json == {"status": "ok"}  # the dead connection was thrown away, not pooled
