@@ -95,6 +95,20 @@ def test_a_registration_late_on_a_months_last_local_day_counts_in_that_month(cli
     assert daily.get_json()["volunteers"]["registered"] == 1
 
 
+def test_a_month_the_period_only_partly_covers_counts_only_the_periods_days(client, token_for, coordinator,
+                                                                            make_user):
+    for name, day in (("月初", 10), ("月中", 20)):
+        make_user(name=name).created_at = datetime(2026, 3, day, 12, tzinfo=local_zone())
+    db.session.commit()
+
+    body = get(client, token_for(coordinator), "/api/v1/reports/summary",
+               **{"from": "2026-03-15", "to": "2026-06-10"}).get_json()
+
+    assert body["series"]["labels"] == ["2026-03", "2026-04", "2026-05", "2026-06"]
+    assert body["series"]["volunteers_registered"] == [1, 0, 0, 0]
+    assert body["volunteers"]["registered"] == 1
+
+
 @pytest.mark.parametrize("params, field", [
     ({"from": "2026-05-02", "to": "2026-05-01"}, "to"),
     ({"from": "2026-05-01"}, "to"),
