@@ -5,9 +5,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-from flask import Flask, g, has_request_context, request, session
+from flask import Flask, abort, g, has_request_context, request, session
 from flask_login import AnonymousUserMixin
-from werkzeug.routing import IntegerConverter
 
 from credits.config import Config, config_from_env
 from credits.database import configure_engine, end_session, retrying
@@ -18,19 +17,20 @@ from credits.fields import MAX_ID
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-class IdConverter(IntegerConverter):
-    """`<int:…>` in every route: a number past the id columns' range names no row, so the URL matches nothing (a
-    404, like any other missing object) instead of overflowing the query."""
+def register_id_range(app: Flask) -> None:
+    """A number in the URL past the id columns' range names no row: 404, like any other missing object, before a
+    view runs its query into an overflow. (Werkzeug's `max` on the converter would make such a URL match no rule,
+    and a rule for the same path with another method then turns it into a 405.)"""
 
-    def __init__(self, map, *args, **kwargs) -> None:
-        kwargs.setdefault("max", MAX_ID)
-        super().__init__(map, *args, **kwargs)
+    @app.url_value_preprocessor
+    def ids_in_range(_endpoint, values):
+        if values and any(isinstance(value, int) and value > MAX_ID for value in values.values()):
+            abort(404)
 
 
 def create_app(config: type[Config] | None = None, overrides: Mapping | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True, static_folder="web/static",
                 template_folder="web/templates")
-    app.url_map.converters["int"] = IdConverter  # before any route is added
     config = config or config_from_env()
     app.config.from_object(config)
     app.config.update(overrides or {})
@@ -39,6 +39,7 @@ def create_app(config: type[Config] | None = None, overrides: Mapping | None = N
     register_proxy(app)
     register_extensions(app)
     register_blueprints(app)
+    register_id_range(app)
     register_errorhandlers(app)
     register_security(app)
     register_commands(app)

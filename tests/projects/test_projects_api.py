@@ -214,8 +214,11 @@ def test_unknown_ids_are_not_found(client, coordinator, volunteer):
 
 @pytest.mark.parametrize("project_id", [2**31, 10**30])
 def test_ids_past_the_id_columns_are_not_found_rather_than_overflowing_the_query(client, coordinator, project_id):
-    for method, path in [("get", f"/projects/{project_id}"), ("post", f"/projects/{project_id}/publish"),
-                         ("post", f"/claims/{project_id}/cancel")]:
+    # Also the paths served by another method as well (GET and PATCH, GET and POST), where a number no rule takes
+    # would have been a 405.
+    for method, path in [("get", f"/projects/{project_id}"), ("patch", f"/projects/{project_id}"),
+                         ("post", f"/projects/{project_id}/publish"), ("get", f"/projects/{project_id}/claims"),
+                         ("post", f"/projects/{project_id}/claims"), ("post", f"/claims/{project_id}/cancel")]:
         response = getattr(client, method)(f"{API}{path}", headers=coordinator)
         assert error_of(response, 404)["code"] == "not_found", path
 
