@@ -56,8 +56,10 @@ class Overlap(DomainError):
     code, message = "overlap", _l("与您已有的另一条时长记录时间重叠。")
 
 
-class WrongCode(DomainError):
-    code, status, message = "wrong_code", 422, _l("签到码不正确或已过期，请扫描现场最新的二维码。")
+class WrongCode(InvalidInput):
+    """A code that is not the project's current one: bad input (SPEC 3.2's 422 validation_error), on the code."""
+
+    message = _l("签到码不正确或已过期，请扫描现场最新的二维码。")
 
 
 def _fail(field: str, message: Any) -> InvalidInput:

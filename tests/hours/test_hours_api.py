@@ -122,8 +122,8 @@ def test_check_in_and_check_out(client, claim, project, as_volunteer, clock):
 def test_check_in_errors(client, claim, project, as_volunteer, clock, make_user, token_for):
     url = f"{API}/claims/{claim.id}/checkin"
     body = error_of(client.post(url, json={"code": clock.code(project, windows_back=2)}, headers=as_volunteer),
-                    422, "wrong_code")
-    assert "code" in body["fields"]
+                    422, "validation_error")
+    assert body["fields"] == {"code": [str(hours.WrongCode.message)]}
     body = error_of(client.post(url, json={}, headers=as_volunteer), 422, "validation_error")
     assert "code" in body["fields"]
     error_of(client.post(url, data="{not json", headers={**as_volunteer, "Content-Type": "application/json"}),
@@ -142,7 +142,7 @@ def test_wrong_codes_are_rate_limited(client, claim, project, as_volunteer, cloc
     wrong = next(c for c in (f"{(int(current) + n) % 1_000_000:06d}" for n in range(1, 5)) if c != previous)
     url = f"{API}/claims/{claim.id}/checkin"
     for _ in range(10):
-        error_of(client.post(url, json={"code": wrong}, headers=as_volunteer), 422, "wrong_code")
+        error_of(client.post(url, json={"code": wrong}, headers=as_volunteer), 422, "validation_error")
     error_of(client.post(url, json={"code": current}, headers=as_volunteer), 429, "rate_limited")
     error_of(client.post(f"{API}/claims/{claim.id}/checkout", json={"code": current}, headers=as_volunteer), 429,
              "rate_limited")

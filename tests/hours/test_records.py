@@ -227,20 +227,21 @@ def test_a_wrong_or_stale_code_is_refused(claim, volunteer, project, clock):
     wrong = next(c for c in (f"{(int(current) + n) % 1_000_000:06d}" for n in range(1, 5)) if c != previous)
     for code in (wrong, clock.code(project, windows_back=2), "", "abc"):
         error = refused(hours.check_in, claim, code, volunteer=volunteer)
-        assert (error.code, error.status) == ("wrong_code", 422) and "code" in error.fields
+        assert isinstance(error, hours.WrongCode) and (error.code, error.status) == ("validation_error", 422)
+        assert error.fields == {"code": [str(hours.WrongCode.message)]}
     assert record_count() == 0
     hours.check_in(claim, current, volunteer=volunteer)
     db.session.commit()
     clock.advance(hours=1)
-    assert refused(hours.check_out, claim, clock.code(project, windows_back=2), volunteer=volunteer).code == (
-        "wrong_code")
+    assert isinstance(refused(hours.check_out, claim, clock.code(project, windows_back=2), volunteer=volunteer),
+                      hours.WrongCode)
     assert record_count(status="open") == 1
 
 
 def test_another_projects_code_is_refused(claim, volunteer, coordinator, project, clock):
     other = started_project(coordinator, title="敬老院陪伴")
     assert clock.code(other) != clock.code(project)
-    assert refused(hours.check_in, claim, clock.code(other), volunteer=volunteer).code == "wrong_code"
+    assert isinstance(refused(hours.check_in, claim, clock.code(other), volunteer=volunteer), hours.WrongCode)
 
 
 def test_checking_out_without_checking_in_is_refused(claim, volunteer, project, clock):
