@@ -42,6 +42,10 @@ class Config:
     BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
     LANGUAGES = ("zh_CN", "en")
 
+    # No form or API body comes near this (the largest is a bulk review of ids); anything larger is refused with
+    # 413 before it is read. deploy/nginx.conf stops the same size at the proxy.
+    MAX_CONTENT_LENGTH = 2 * 1024 * 1024
+
     WTF_CSRF_CHECK_DEFAULT = False  # checked in a before_request for every non-API path
     WTF_CSRF_TIME_LIMIT = None
 

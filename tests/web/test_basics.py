@@ -73,6 +73,20 @@ def test_unknown_api_route_is_json_404_and_unknown_page_is_html_404(client):
     assert page.status_code == 404 and "text/html" in page.content_type
 
 
+def test_a_body_past_two_megabytes_is_refused_with_413_and_stores_nothing(client):
+    from credits.auth.models import User
+    from credits.extensions import db
+
+    users = db.session.query(User).count()
+    big = "志" * (1024 * 1024)  # 3 MB in UTF-8
+    api = client.post("/api/v1/auth/register", json={"phone": "13912345678", "name": big, "password": "x" * 12})
+    page = client.post("/register", data={"phone": "13912345678", "name": big, "password": "x" * 12})
+
+    assert api.status_code == 413 and api.json["error"]["code"] == "too_large"
+    assert page.status_code == 413 and "提交的内容太大了" in page.get_data(as_text=True)
+    assert db.session.query(User).count() == users
+
+
 def test_security_headers_are_on_every_response(client):
     for path in ("/", "/api/v1/organizations", "/no-such-page"):
         headers = client.get(path).headers
