@@ -7,6 +7,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 from sqlalchemy import or_, select
+from sqlalchemy.orm import selectinload
 
 from credits.auth import services
 from credits.auth.models import AuditEvent, Organization, Role, User
@@ -135,7 +136,7 @@ def policy():
 @bp.get("/audit")
 def audit():
     args = AuditArgs().load(request.args)
-    stmt = select(AuditEvent).order_by(AuditEvent.id.desc())
+    stmt = select(AuditEvent).options(selectinload(AuditEvent.actor)).order_by(AuditEvent.id.desc())
     if args["actor"]:
         stmt = stmt.join(User, User.id == AuditEvent.actor_id).where(
             or_(User.phone == args["actor"], User.volunteer_no == args["actor"]))

@@ -371,6 +371,20 @@ def test_the_audit_page_filters_by_period_in_local_days(admin_client, admin):
     assert "organization.create" not in before and "organization.create" not in after
 
 
+def test_the_audit_pages_keep_their_filters_and_size_and_each_actor_links_to_their_events(admin_client, admin):
+    for n in range(3):
+        post_form(admin_client, "/admin/organizations", {"name": f"奉城镇商会{n}", "kind": "enterprise"})
+
+    first = admin_client.get("/admin/audit?action=organization.&per_page=2").get_data(as_text=True)
+    following = re.search(r'href="([^"]*page=2[^"]*)"', first).group(1).replace("&amp;", "&")
+    second = admin_client.get(following).get_data(as_text=True)
+
+    assert first.count("<code>organization.create</code>") == 2
+    assert "action=organization." in following and "per_page=2" in following
+    assert second.count("<code>organization.create</code>") == 1 and "user.login" not in second
+    assert f'href="/admin/audit?actor={admin.phone}"' in first
+
+
 def test_the_audit_page_refuses_a_period_that_ends_before_it_starts(admin_client):
     response = admin_client.get("/admin/audit?from=2026-05-02&to=2026-05-01")
 
