@@ -11,6 +11,7 @@ from flask import Flask, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from marshmallow import ValidationError
+from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from werkzeug.exceptions import HTTPException
 
@@ -185,7 +186,15 @@ def handle_http_exception(exc: HTTPException):
 def _retry_after() -> dict[str, str]:
     """Seconds until the breached limit's window resets (the limiter adds no headers of its own)."""
     current = limiter.current_limit
-    return {"Retry-After": str(max(1, current.reset_at - int(time.time())))} if current else {}
+    if not current:
+        return {}
+    try:
+        seconds = current.reset_at - int(time.time())
+    except RedisError:
+        # The limit was counted in Redis, which went away before the window could be read (found by faults.py):
+        # the whole window is the longest the client can have to wait.
+        seconds = current.limit.get_expiry()
+    return {"Retry-After": str(max(1, seconds))}
 
 
 def handle_database_error(exc: DBAPIError):

@@ -4,8 +4,11 @@ alike; then even the right password gets 429 rate_limited. Successful sign-ins a
 from __future__ import annotations
 
 import time
+from unittest import mock
 
 import pytest
+from flask_limiter import RequestLimit
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from tests.conftest import csrf_token
 
@@ -41,6 +44,18 @@ def test_the_sixth_attempt_on_a_phone_after_five_failures_is_refused_even_with_t
     if via == "api":
         assert response.json["error"]["code"] == "rate_limited"
         assert "token" not in response.json
+
+
+def test_a_refusal_says_when_to_retry_even_if_redis_goes_away_before_the_window_is_read(client, make_user):
+    user = make_user()
+    for attempt in range(5):
+        api_sign_in(client, user.phone, WRONG, f"10.0.0.{attempt}")
+    with mock.patch.object(RequestLimit, "reset_at", new_callable=mock.PropertyMock,
+                           side_effect=RedisConnectionError("Connection refused")):
+        response = api_sign_in(client, user.phone, PASSWORD, "10.0.1.1")
+
+    assert response.status_code == 429 and response.json["error"]["code"] == "rate_limited"
+    assert response.headers["Retry-After"] == str(15 * 60)  # the whole window of 5 per 15 minutes
 
 
 @pytest.mark.parametrize("via", ["api", "page"])
