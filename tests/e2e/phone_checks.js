@@ -26,6 +26,10 @@
     const named = el.labels && el.labels.length || el.getAttribute("aria-label") || el.getAttribute("aria-labelledby");
     if (!named) problems.push(`field ${el.name || el.id} has no label`);
   }
+  // An id used twice: a label's `for` (or an aria reference) can name only the first.
+  const ids = new Map();
+  for (const el of document.querySelectorAll("[id]")) ids.set(el.id, (ids.get(el.id) || 0) + 1);
+  for (const [id, count] of ids) if (count > 1) problems.push(`id "${id}" is used ${count} times`);
   const parse = (colour) => {
     const m = colour.match(/rgba?\(([^)]+)\)/);
     if (!m) return null;

@@ -22,7 +22,7 @@ from credits.merchants import services as merchants
 from credits.projects import services as projects
 from credits.projects.models import Project
 from credits.timeutil import local_zone, utcnow
-from tests.e2e.conftest import PHONE, PHONE_CHECKS, check_phone_page, fresh
+from tests.e2e.conftest import FOCUS_CHECK, PHONE, PHONE_CHECKS, check_phone_page, fresh
 from tests.hours.helpers import at, confirmed_claim, file, local_day, slot, started_project
 
 try:
@@ -35,6 +35,8 @@ PASSWORD = "password123"
 # What the English pages say where the Chinese ones say the key: the journeys assert the words a person reads.
 EN = {
     "English": "English",
+    "枚": "coins",
+    "%s 枚": "%s coins",
     "登录": "Log in",
     "手机号": "Mobile number",
     "密码": "Password",
@@ -291,7 +293,7 @@ def test_volunteer_claims_at_the_opening_checks_in_earns_coins_and_the_shop_rede
 
     # The coins are in the wallet.
     menu(volunteer, words, "钱包")
-    expect(volunteer.locator("[data-balance]")).to_contain_text("2")
+    expect(volunteer.locator("[data-balance]")).to_have_text(f"2 {words('枚')}")
     first_line = volunteer.locator(".tx-list li").first
     expect(first_line).to_contain_text(words("发放"))
     expect(first_line.locator(".tx-amount strong")).to_have_text("+2")
@@ -300,7 +302,7 @@ def test_volunteer_claims_at_the_opening_checks_in_earns_coins_and_the_shop_rede
     # Takes a voucher for a car wash; the button says it is working while the answer is on its way.
     menu(volunteer, words, "公益币兑换")
     wash = volunteer.locator(".service-list li", has_text="精洗一次")
-    expect(wash).to_contain_text("2")
+    expect(wash.locator(".price")).to_have_text(words("%s 枚", 2))
     check(volunteer, words, "merchants")
     take = wash.locator("button")
     expect(take).to_have_text(words("领券"))
@@ -418,7 +420,7 @@ def test_coordinator_publishes_for_later_watches_claims_arrive_and_reviews_a_man
     card.get_by_role("button", name=words("通过"), exact=True).click()
     expect(flash(desk)).to_have_text(words("已通过 %s 的 %s 小时，发放 %s 公益币。",
                                            *(("陈晨", 2) if words.lang == "zh_CN" else (2, "陈晨")), 2))
-    expect(desk.locator("article.empty")).to_have_text(words("没有符合条件的记录。"))
+    expect(desk.locator("article.empty p").first).to_have_text(words("没有符合条件的记录。"))
     assert fresh(manual_record).status == RecordStatus.APPROVED
 
     # The dashboard for the fortnight around today: both projects, the hours just approved, their coins.
@@ -456,6 +458,8 @@ def test_coordinator_publishes_for_later_watches_claims_arrive_and_reviews_a_man
 def test_a_newcomer_sees_what_to_do_next_and_friendly_error_pages(phone, words, make_user, coordinator):
     newcomer = make_user("volunteer", name="刘新")
     page = phone()
+    phone.expect_status("/no-such-page")
+    phone.expect_status("/coordinate/projects")
     sign_in(page, words, newcomer)
 
     page.goto("/me/claims")
@@ -477,7 +481,8 @@ def test_a_newcomer_sees_what_to_do_next_and_friendly_error_pages(phone, words, 
 
 
 def test_the_phone_checks_catch_a_page_that_fails_them(phone):
-    """The checks above can fail: a page too wide, with a small button, an unlabelled field, faint text."""
+    """The checks above can fail: a page too wide, with a small button, an unlabelled field, faint text, an id
+    used twice."""
     page = phone()
     page.goto("/")
     page.evaluate("""() => {
@@ -492,9 +497,31 @@ def test_the_phone_checks_catch_a_page_that_fails_them(phone):
         add("button", "small", {minHeight: "0", height: "30px"});
         add("input", "", {}).name = "nameless";
         add("p", "faint", {color: "#bbb"});
+        add("span", "one", {}).id = "twice";
+        add("span", "two", {}).id = "twice";
     }""")
     problems = "\n".join(page.evaluate(PHONE_CHECKS, PHONE["width"]))
     assert "scrolls sideways" in problems
     assert 'tap target <button> "small" is 30.0px high' in problems
     assert "field nameless has no label" in problems
     assert 'contrast' in problems and '"faint"' in problems
+    assert 'id "twice" is used 2 times' in problems
+
+
+def test_the_focus_check_catches_a_page_without_focus_styles(phone):
+    """The focus check can fail: with every focus style removed, no control reached by Tab shows the focus, and
+    Pico's invisible resting shadow (rgba(0, 0, 0, 0) 0px 0px 0px 0px) does not count as a ring."""
+    page = phone()
+    page.goto("/")
+    # Through an adopted style sheet, which the CSP allows, unlike a <style> element.
+    page.evaluate("""() => {
+        const sheet = new CSSStyleSheet();
+        sheet.replaceSync("*:focus, *:focus-visible { outline: none !important; box-shadow: none !important; }");
+        document.adoptedStyleSheets = [sheet];
+    }""")
+    for _ in range(4):
+        page.keyboard.press("Tab")
+        assert "shows no focus" in page.evaluate(FOCUS_CHECK)
+    # A focus that falls back to the page itself is no better.
+    page.evaluate("() => document.activeElement && document.activeElement.blur()")
+    assert "<body>" in page.evaluate(FOCUS_CHECK)

@@ -272,6 +272,10 @@ def test_coordinator_onboards_a_merchant_and_its_staff(browser, coordinator):
                 page).status_code == 302
     html = client.get(page).get_data(as_text=True)
     assert "周店员" in html and "早教体验课" in html
+    # The service's name and the staff member's name are two fields: each label names its own.
+    ids = re.findall(r'\sid="([^"]+)"', html)
+    assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
+    assert 'for="f-name"' in html and 'for="f-staff-name"' in html and 'id="f-staff-name"' in html
     duplicate = post(client, "/coordinate/merchants", {"name": "小太阳早教中心", "address": "x",
                                                        "category": "early_education"})
     assert duplicate.status_code == 422 and "已有同名商户" in duplicate.get_data(as_text=True)
