@@ -28,6 +28,7 @@ from credits.database import in_transaction
 from credits.extensions import db
 from credits.hours.models import CreditState, RecordSource, RecordStatus, ServiceRecord
 from credits.hours.services import AUTO_APPROVE_DAILY_MINUTES, DAILY_LIMIT_MINUTES, earned_coins
+from credits.ledger import memos
 from credits.ledger.models import Account, AccountKind, Entry, SystemAccount, Transaction, TxKind
 from credits.ledger.services import _fingerprint, system_account
 from credits.merchants.models import Merchant, Service, ServiceDay, Voucher, VoucherStatus
@@ -506,7 +507,8 @@ class _Seeder:
         actor = row["reviewed_by_id"] if source == RecordSource.MANUAL or not checkin_ok else None
         if earned > 0:
             hours = earned // rule.coins_per_block * rule.block_minutes / 60
-            self.push(approved, "issue", (record_id, v, earned, actor, f"{title} 满 {hours:g} 小时"))
+            memo = memos.write(memos.ISSUED, project=title, hours=f"{hours:g}")
+            self.push(approved, "issue", (record_id, v, earned, actor, memo))
             appetite = 0.6 if v == 0 else 0.09
             if rng.random() < appetite:
                 self.push(approved + timedelta(hours=rng.uniform(1, 240)), "take", (v,))
@@ -560,7 +562,8 @@ class _Seeder:
         claw = min(earned, self.balance[self.volunteer_account[v]])
         if claw > 0:
             self.post(TxKind.CLAWBACK, self.volunteer_account[v], self.issuance, claw, at, actor=actor,
-                      memo=f"撤销 {title} 时长", ref=("service_record", record_id), key=f"hours:{record_id}:revoke")
+                      memo=memos.write(memos.CLAWED_BACK, project=title), ref=("service_record", record_id),
+                      key=f"hours:{record_id}:revoke")
         self.out.add(CreditState, {"volunteer_id": self.volunteer_user[v], "project_id": project_id,
                                    "approved_minutes": 0, "issued_net": earned - claw})
 
@@ -577,7 +580,8 @@ class _Seeder:
         voucher = self.voucher_id
         self.voucher_id += 1
         self.post(TxKind.HOLD, account, self.escrow, price, at, actor=self.volunteer_user[v],
-                  memo=f"兑换 {shop_name} {service_name}", ref=("voucher", voucher), key=f"voucher:{voucher}:hold")
+                  memo=memos.write(memos.HELD, service=f"{shop_name} {service_name}"), ref=("voucher", voucher),
+                  key=f"voucher:{voucher}:hold")
         row = {"id": voucher, "code": self.code(), "volunteer_id": self.volunteer_user[v], "service_id": service_id,
                "merchant_id": shop_id, "coins": price, "status": VoucherStatus.ISSUED.value, "day": day,
                "issued_at": at, "expires_at": at + self.ttl, "redeemed_at": None, "redeemed_by_id": None,
@@ -606,7 +610,7 @@ class _Seeder:
     def on_redeem(self, at: datetime, row: dict[str, Any], service_name: str, v: int) -> None:
         staff = self.staff[row["merchant_id"]]
         self.post(TxKind.REDEEM, self.escrow, self.merchant_account[row["merchant_id"]], row["coins"], at,
-                  actor=staff, memo=f"{service_name} 兑换", ref=("voucher", row["id"]),
+                  actor=staff, memo=memos.write(memos.REDEEMED, service=service_name), ref=("voucher", row["id"]),
                   key=f"voucher:{row['id']}:redeem")
         row.update(status=VoucherStatus.REDEEMED.value, redeemed_at=at, redeemed_by_id=staff)
         self.out.add(Voucher, row)
@@ -615,7 +619,7 @@ class _Seeder:
                   status: VoucherStatus = VoucherStatus.CANCELLED) -> None:
         self.post(TxKind.RELEASE, self.escrow, self.volunteer_account[v], row["coins"], at,
                   actor=row["volunteer_id"] if status == VoucherStatus.CANCELLED else None,
-                  memo=f"兑换券{'取消' if status == VoucherStatus.CANCELLED else '过期'}，退回公益币",
+                  memo=memos.CANCELLED if status == VoucherStatus.CANCELLED else memos.LAPSED,
                   ref=("voucher", row["id"]), key=f"voucher:{row['id']}:release")
         if self.quota_of(row["service_id"]) is not None:
             self.quota_taken[(row["service_id"], row["day"])] -= 1  # a closed voucher gives its place back

@@ -33,6 +33,7 @@ from credits.hours.models import (
     RecordStatus,
     ServiceRecord,
 )
+from credits.ledger import memos
 from credits.ledger.models import Account, AccountKind, Entry, SystemAccount, Transaction, TxKind
 from credits.ledger.services import locked_balance, system_account, transfer, user_account
 from credits.projects.models import Claim, ClaimStatus, Project, ProjectStatus
@@ -372,11 +373,11 @@ def settle(state: CreditState, *, key: str, record: ServiceRecord, actor: User |
     if delta > 0:
         hours = earned // project.coins_per_block * project.block_minutes / 60
         transfer(TxKind.ISSUE, issuance, volunteer, delta, actor=actor, ref=("service_record", record.id),
-                 memo=f"{project.title} 满 {hours:g} 小时", idempotency_key=key)
+                 memo=memos.write(memos.ISSUED, project=project.title, hours=f"{hours:g}"), idempotency_key=key)
         moved = delta
     elif delta < 0 and (claw := min(-delta, locked_balance(volunteer))) > 0:
         transfer(TxKind.CLAWBACK, volunteer, issuance, claw, actor=actor, ref=("service_record", record.id),
-                 memo=f"撤销 {project.title} 时长", idempotency_key=key)
+                 memo=memos.write(memos.CLAWED_BACK, project=project.title), idempotency_key=key)
         moved = -claw
     else:
         return 0
@@ -442,7 +443,7 @@ def _expire_account(account_id: int, cutoff: datetime) -> int:
         return 0
     coins = int(row.expirable)
     transfer(TxKind.EXPIRE, account, system_account(SystemAccount.EXPIRED), coins, actor=None,
-             memo=f"{cutoff.year - 1} 年及以前发放的公益币到期",
+             memo=memos.write(memos.EXPIRED, year=cutoff.year - 1),
              idempotency_key=f"expire:{account_id}:{cutoff.year}:{int(row.expired)}")
     return coins
 

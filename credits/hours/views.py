@@ -29,6 +29,7 @@ from credits.hours import services
 from credits.hours.api import code_rate_limited, review_batch
 from credits.hours.models import Certificate, RecordStatus, ServiceRecord
 from credits.hours.schemas import BulkReviewIn, CertificateIn, CodeIn, ManualRecordIn, ReasonIn
+from credits.ledger import memos
 from credits.ledger.models import TxKind
 from credits.ledger.services import find_user_account, history, wallet_figures
 from credits.pagination import PageArgs, paginate
@@ -38,6 +39,13 @@ from credits.timeutil import local_day_range, local_zone, utcnow
 from credits.web.forms import form_view
 
 bp = Blueprint("hours", __name__, template_folder="templates")
+
+
+@bp.app_template_filter("memo")
+def memo(text: str) -> str:
+    """A ledger memo in the reader's language."""
+    return memos.shown(text)
+
 
 RECORD_STATUS_LABELS = {"open": _l("签到中"), "pending": _l("待审核"), "approved": _l("已通过"),
                         "rejected": _l("已驳回"), "revoked": _l("已撤销"), "lapsed": _l("已失效")}

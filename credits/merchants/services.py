@@ -18,6 +18,7 @@ from credits.auth.services import create_user
 from credits.database import lock
 from credits.errors import DomainError, Forbidden, IdempotencyConflict, InvalidState, NotFound
 from credits.extensions import db
+from credits.ledger import memos
 from credits.ledger.models import SystemAccount, TxKind
 from credits.ledger.services import merchant_account, system_account, transfer, user_account
 from credits.merchants.models import Merchant, Service, ServiceDay, Settlement, Voucher, VoucherStatus
@@ -226,7 +227,7 @@ def take_voucher(service: Service, *, volunteer: User, idempotency_key: str | No
             db.session.add(voucher)
             db.session.flush()
             transfer(TxKind.HOLD, user_account(volunteer.id), system_account(SystemAccount.ESCROW), voucher.coins,
-                     actor=volunteer, memo=f"兑换 {service.merchant.name} {service.name}",
+                     actor=volunteer, memo=memos.write(memos.HELD, service=f"{service.merchant.name} {service.name}"),
                      ref=("voucher", voucher.id), idempotency_key=f"voucher:{voucher.id}:hold")
     except IntegrityError:
         # The same key from a concurrent retry committed first (a code collision at 60 bits is not a concern).
@@ -261,7 +262,7 @@ def _close(voucher: Voucher, status: VoucherStatus, *, actor: User | None) -> No
     voucher.closed_at = utcnow()
     transfer(TxKind.RELEASE, system_account(SystemAccount.ESCROW), user_account(voucher.volunteer_id),
              voucher.coins, actor=actor, ref=("voucher", voucher.id), idempotency_key=f"voucher:{voucher.id}:release",
-             memo=f"兑换券{'取消' if status == VoucherStatus.CANCELLED else '过期'}，退回公益币")
+             memo=memos.CANCELLED if status == VoucherStatus.CANCELLED else memos.LAPSED)
     _return_quota(voucher)
     db.session.flush()
     record_event(f"voucher.{status}", voucher, actor=actor)
@@ -339,7 +340,7 @@ def redeem(voucher: Voucher, *, staff: User, idempotency_key: str | None = None)
     voucher.redeem_key = redeem_key
     transfer(TxKind.REDEEM, system_account(SystemAccount.ESCROW), merchant_account(voucher.merchant_id),
              voucher.coins, actor=staff, ref=("voucher", voucher.id), idempotency_key=f"voucher:{voucher.id}:redeem",
-             memo=f"{voucher.service.name} 兑换")
+             memo=memos.write(memos.REDEEMED, service=voucher.service.name))
     db.session.flush()
     record_event("voucher.redeem", voucher, actor=staff)
     return voucher
@@ -431,6 +432,6 @@ def settle(merchant: Merchant, period_from: datetime, period_to: datetime, *, ac
         .values(settlement_id=settlement.id).execution_options(synchronize_session=False))
     transfer(TxKind.SETTLE, account, system_account(SystemAccount.SETTLED), coins, actor=actor,
              ref=("settlement", settlement.id), idempotency_key=f"settlement:{settlement.id}",
-             memo=f"{merchant.name} 结算")
+             memo=memos.write(memos.SETTLED, merchant=merchant.name))
     record_event("merchant.settle", settlement, actor=actor, details={"coins": coins})
     return settlement

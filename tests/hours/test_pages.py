@@ -413,6 +413,19 @@ def test_wallet_shows_balance_figures_star_and_history(browser, coordinator, vol
     assert "3 小时" in html and "满 100 小时升至 1 星" in html
 
 
+def test_the_wallet_in_english_shows_the_memo_in_english_around_the_projects_own_title(browser, coordinator,
+                                                                                     volunteer):
+    claim = confirmed(started_project(coordinator), volunteer)
+    hours.approve(manual(claim, volunteer, 2, 60), reviewer=coordinator)
+    db.session.commit()
+    reader = browser(volunteer)
+    reader.get("/lang/en")
+
+    memo = re.search(r'class="tx-memo">([^<]*)<', text(reader.get("/me/wallet"))).group(1)
+
+    assert memo == "1 h at 健康加油站"  # the stored memo stays 健康加油站 满 1 小时
+
+
 def test_wallet_of_a_volunteer_without_coins_is_empty_not_an_error(browser, volunteer):
     page = browser(volunteer).get("/me/wallet")
     assert page.status_code == 200 and "还没有收支记录" in text(page)
