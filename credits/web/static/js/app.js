@@ -8,7 +8,9 @@
 
   document.addEventListener("submit", function (event) {
     var form = event.target;
-    if (event.defaultPrevented || (form.getAttribute("method") || "get").toLowerCase() !== "post") {
+    // GET forms too (the dashboard's period, the filters): at town scale they take a moment as well. Every one of
+    // them opens a page, none downloads a file, so the label cannot stay on after the answer has come.
+    if (event.defaultPrevented) {
       return;
     }
     if (form.hasAttribute("data-busy")) {
