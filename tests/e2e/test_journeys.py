@@ -23,7 +23,7 @@ from credits.projects import services as projects
 from credits.projects.models import Project
 from credits.timeutil import local_zone, utcnow
 from tests.e2e.conftest import FOCUS_CHECK, PHONE, PHONE_CHECKS, check_phone_page, fresh
-from tests.hours.helpers import at, confirmed_claim, file, local_day, slot, started_project
+from tests.hours.helpers import at, confirmed_claim, local_day, slot, started_project
 
 try:
     from playwright.sync_api import Page, expect
@@ -118,6 +118,12 @@ EN = {
     "项目统计": "Projects",
     "已核定分钟": "Approved minutes",
     "导出 CSV": "Export CSV",
+    "还没有人认领这个项目。": "Nobody has claimed this project yet.",
+    "我的时长": "My hours",
+    "补录时长": "Add hours manually",
+    "说明（选填）": "Note (optional)",
+    "提交补录": "Submit hours",
+    "补录已提交，等待协调员审核。": "Hours submitted, awaiting coordinator review.",
 }
 
 
@@ -353,16 +359,33 @@ def test_volunteer_claims_at_the_opening_checks_in_earns_coins_and_the_shop_rede
 
 
 @pytest.fixture
-def manual_record(coordinator, make_user):
-    """陈晨 served two hours yesterday on 变废为宝 without checking in and filed a manual record for them."""
+def forgotten_claim(coordinator, make_user):
+    """陈晨's place on 变废为宝, which she served yesterday from 9 to 11 without checking in."""
     project = started_project(coordinator, title="变废为宝", days_ago=3, block_minutes=60, coins_per_block=1)
     volunteer = make_user("volunteer", name="陈晨")
-    record = file(confirmed_claim(project, volunteer), volunteer, {**slot(1, 120), "note": "现场忘记签到，王协调见证"})
-    return record
+    return confirmed_claim(project, volunteer)
 
 
 def test_coordinator_publishes_for_later_watches_claims_arrive_and_reviews_a_manual_record(
-        phone, words, coordinator, manual_record, make_user, client, token_for):
+        phone, words, coordinator, forgotten_claim, make_user, client, token_for):
+    # 陈晨 files the two hours she forgot to check in for, on her own phone.
+    chen = phone()
+    sign_in(chen, words, forgotten_claim.volunteer)
+    menu(chen, words, "我的时长")
+    chen.locator("main").get_by_role("button", name=words("补录时长")).click()
+    expect(chen.locator("h1")).to_have_text(words("补录时长"))
+    served = slot(1, 120)
+    chen.get_by_label(words("开始时间")).fill(served["started_at"].strftime("%Y-%m-%dT%H:%M"))
+    chen.get_by_label(words("结束时间")).fill(served["ended_at"].strftime("%Y-%m-%dT%H:%M"))
+    chen.get_by_label(words("说明（选填）")).fill("现场忘记签到，王协调见证")
+    check(chen, words, "manual-record")
+    chen.locator("main").get_by_role("button", name=words("提交补录")).click()
+    expect(flash(chen)).to_have_text(words("补录已提交，等待协调员审核。"))
+    claim_id = forgotten_claim.id
+    db.session.rollback()  # the server's thread committed it: read past this session's snapshot
+    manual_record = db.session.scalars(select(ServiceRecord).where(ServiceRecord.claim_id == claim_id)).one()
+    assert (manual_record.started_at, manual_record.ended_at) == (served["started_at"], served["ended_at"])
+
     desk = phone()
     sign_in(desk, words, coordinator)
 
@@ -390,14 +413,17 @@ def test_coordinator_publishes_for_later_watches_claims_arrive_and_reviews_a_man
     expect(desk.locator(".countdown-clock")).to_have_text(re.compile(r"0?0:5\d:\d\d|01:00:00"))
     check(desk, words, "project-published")
 
-    # Claims arrive once it opens: two places, then the waitlist.
+    # The coordinator keeps the roster open; claims arrive from volunteers' phones once it opens: two places, then
+    # the waitlist.
+    desk.locator("main").get_by_role("button", name=words("认领名单")).click()
+    expect(desk.locator("main")).to_contain_text(words("还没有人认领这个项目。"))
     project = the_clock_reaches_publish_at("啄木鸟行动")
     for name in ("王芳", "赵强", "孙丽"):
         claimer = make_user("volunteer", name=name)
         response = client.post(f"/api/v1/projects/{project.id}/claims", headers=token_for(claimer))
         assert response.status_code == 201, response.json
 
-    desk.locator("main").get_by_role("button", name=words("认领名单")).click()
+    desk.reload()
     confirmed = desk.locator("section.roster-confirmed")
     expect(confirmed.locator("h2")).to_have_text(words("已确认（按认领先后）"))
     expect(confirmed.locator("li")).to_have_count(2)
