@@ -7,7 +7,10 @@ ports against one fresh PostgreSQL database and one Redis of its own, and checks
    is the row stored, both instances handed out places, verify-ledger clean;
 2. the sign-in throttle reached on instance A holds on instance B (429), per phone and per address;
 3. with nginx installed: deploy/nginx.conf, with these instances as its upstream and a self-signed certificate, takes
-   a second flash claim over HTTPS with the same results, and keeps answering when instance B is stopped.
+   a second flash claim over HTTPS with the same results; a client forging X-Forwarded-For through it is still
+   counted by the address nginx saw (the sixth sign-in of that address gets 429); a rolling restart of B under a
+   stream of claims — SIGTERM alone (measured: the claims queued at B get 502 from nginx, and none of them ran),
+   then with B first taken out of the upstream (must lose nothing); and it keeps answering when B is stopped.
 
     .venv/bin/python bench/scale_out.py            # 1,200 volunteers for 100 + 100 places, 200 clients
     .venv/bin/python bench/scale_out.py --quick    # CI: 300 volunteers for 30 + 30 places, 60 clients
@@ -23,6 +26,7 @@ import http.client
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -116,28 +120,20 @@ def connections(app) -> dict:
     return dict(rows)
 
 
+def sign_in(base: str, phone: str, password: str, forwarded_for: str) -> tuple[int, dict, dict]:
+    """POST /api/v1/auth/token on an instance or through nginx, with an X-Forwarded-For of the caller's choosing."""
+    return http_tls("POST", f"{base}/api/v1/auth/token", body={"phone": phone, "password": password},
+                    headers={"X-Forwarded-For": forwarded_for})
+
+
 def throttle(report: Report, a: Gunicorn, b: Gunicorn) -> None:
     """Five failures on A, the sixth attempt on B. The instances trust X-Forwarded-For (TRUSTED_PROXY_COUNT=1, as
     behind nginx), which lets this one client stand for many addresses and so test each key on its own."""
 
-    def sign_in(instance: Gunicorn, phone: str, password: str, address: str) -> tuple[int, dict, dict]:
-        import json
-        import urllib.error
-        import urllib.request
-
-        req = urllib.request.Request(f"{instance.url}/api/v1/auth/token", method="POST",
-                                     data=json.dumps({"phone": phone, "password": password}).encode(),
-                                     headers={"Content-Type": "application/json", "X-Forwarded-For": address})
-        try:
-            with urllib.request.urlopen(req, timeout=10) as resp:
-                return resp.status, json.loads(resp.read()), dict(resp.headers)
-        except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read() or b"{}"), dict(exc.headers)
-
     phone = "13900000001"  # a seeded volunteer
-    failures = [sign_in(a, phone, "wrong-password", f"198.51.100.{i}")[0] for i in range(5)]
+    failures = [sign_in(a.url, phone, "wrong-password", f"198.51.100.{i}")[0] for i in range(5)]
     report.note(f"per phone: 5 wrong passwords for {phone} on A from 5 addresses: {failures}")
-    status, body, headers = sign_in(b, phone, PASSWORD, "198.51.100.50")
+    status, body, headers = sign_in(b.url, phone, PASSWORD, "198.51.100.50")
     report.note(f"the right password on B from a 6th address: {status} {body.get('error', {}).get('code')}, "
                 f"Retry-After {headers.get('Retry-After')}")
     report.check(failures == [401] * 5 and status == 429 and body["error"]["code"] == "rate_limited",
@@ -145,9 +141,9 @@ def throttle(report: Report, a: Gunicorn, b: Gunicorn) -> None:
     report.check(headers.get("Retry-After", "").isdigit(), "the 429 says when to retry (Retry-After)")
 
     address = "203.0.113.9"
-    failures = [sign_in(a, f"1390000{i:04d}", "wrong-password", address)[0] for i in range(100, 105)]
-    status, body, _ = sign_in(b, "13900000200", PASSWORD, address)
-    other, _, _ = sign_in(b, "13900000201", PASSWORD, "203.0.113.10")
+    failures = [sign_in(a.url, f"1390000{i:04d}", "wrong-password", address)[0] for i in range(100, 105)]
+    status, body, _ = sign_in(b.url, "13900000200", PASSWORD, address)
+    other, _, _ = sign_in(b.url, "13900000201", PASSWORD, "203.0.113.10")
     report.note(f"per address: 5 wrong passwords from {address} on A for 5 phones: {failures}; "
                 f"a 6th phone from that address on B: {status}; from another address on B: {other}")
     report.check(failures == [401] * 5 and status == 429, "per-address throttle reached on A holds on B")
@@ -187,6 +183,102 @@ def nginx_config(workdir: Path, a: Gunicorn, b: Gunicorn) -> tuple[Path, int, in
     return main, http_port, https_port
 
 
+def forged_forwarded_for(report: Report, a: Gunicorn, base: str) -> None:
+    """Through nginx a client cannot pick its address: five wrong passwords for five fresh phones, each with a
+    different forged X-Forwarded-For, then a sixth fresh phone with the right password and yet another forged
+    header. nginx overwrites the header with the address it saw (here 127.0.0.1 for all six), so the per-address
+    limit (5 failures in 15 minutes) must refuse the sixth; each phone has failed at most once, so the per-phone
+    limit cannot be what refuses it."""
+    phones = [f"139{i:08d}" for i in range(150, 156)]  # seeded volunteers no other part signs in as
+    failures = [sign_in(base, phone, "wrong-password", f"192.0.2.{i + 1}")[0] for i, phone in enumerate(phones[:5])]
+    status, body, _ = sign_in(base, phones[5], PASSWORD, "192.0.2.66, 192.0.2.67")
+    code = (body.get("error") or {}).get("code")
+    report.note(f"through nginx, 5 wrong passwords for 5 fresh phones, each with its own forged X-Forwarded-For: "
+                f"{failures}; a 6th fresh phone, right password, another forged header: {status} {code}")
+    report.check(failures == [401] * 5 and status == 429 and code == "rate_limited",
+                 "a forged X-Forwarded-For does not escape the per-address throttle through nginx (429 rate_limited)",
+                 f"{failures} then {status} {code}")
+    # The control: the same phone and password straight to instance A from an address of its own signs in, so
+    # the 429 above was the address nginx saw, not that phone.
+    direct, _, _ = sign_in(a.url, phones[5], PASSWORD, "203.0.113.77")
+    report.check(direct == 201, "that 6th phone signs in from another address (201): the 429 was nginx's address",
+                 f"{direct}")
+
+
+def rolling_restart(report: Report, app, data: dict, b: Gunicorn, main: Path, workdir: Path, https_port: int,
+                    project: int, volunteers: list[int], drain: bool, args) -> dict:
+    """A steady stream of claims through nginx (one per volunteer given, to a project with a place for each) while
+    instance B's gunicorn master gets SIGTERM and is started again. With `drain`, B is first taken out of nginx's
+    upstream (`down`, `nginx -s reload`) and put back after it answers /healthz again, as docs/deploy.md says."""
+    conf = workdir / "credits.conf"
+    line = f"server {HOST}:{b.port} "
+
+    def upstream_b(down: bool) -> None:
+        text = conf.read_text()
+        text, n = re.subn(rf"{re.escape(line)}(down )?", line + ("down " if down else ""), text)
+        if n != 1:
+            raise RuntimeError(f"upstream line for B not found in {conf}")
+        conf.write_text(text)
+        subprocess.run(["nginx", "-c", str(main), "-s", "reload"], check=True, capture_output=True)
+
+    duration = 5.0  # seconds the stream is meant to last; B is stopped 1.25 s in
+    concurrency = max(10, args.concurrency // 4)
+    requests = [{"kind": "claim", "method": "POST", "path": f"/api/v1/projects/{project}/claims",
+                 "token": data["tokens"][i], "port": https_port, "tls": True, "tag": i} for i in volunteers]
+    error_log = workdir / "nginx-error.log"
+    log_offset = error_log.stat().st_size if error_log.exists() else 0
+    start = time.time() + 1.0
+    load = Load(requests, concurrency=concurrency, spacing=concurrency * duration / len(requests), start_at=start)
+    time.sleep(max(0.0, start + duration / 4 - time.time()))
+    steps = []
+    if drain:
+        upstream_b(down=True)
+        steps.append(f"B marked down and nginx reloaded at +{time.time() - start:.2f} s")
+        time.sleep(1.0)  # the claims B still holds take milliseconds; the reloaded nginx sends it no new ones
+    t_term = time.time()
+    b.proc.send_signal(signal.SIGTERM)
+    b.proc.wait(timeout=40)
+    steps.append(f"SIGTERM to B's master at +{t_term - start:.2f} s, exited (code {b.proc.returncode}) "
+                 f"{time.time() - t_term:.2f} s later")
+    b.start()
+    steps.append(f"B answering /healthz again at +{time.time() - start:.2f} s")
+    if drain:
+        upstream_b(down=False)
+        steps.append(f"B back in the upstream, nginx reloaded at +{time.time() - start:.2f} s")
+    run = load.wait()
+    results = run["results"]
+    report.note(f"{len(results)} claims through nginx in {run['elapsed']:.2f} s, {concurrency} clients; "
+                + "; ".join(steps))
+    report.note(f"answers: {by_status(results)}")
+    lost = [r for r in results if r["status"] >= 500 or r["status"] == 0]
+    # Did the app run the claims that were answered 5xx? Their volunteers' claim rows say.
+    from sqlalchemy import select
+
+    from credits.extensions import db
+    from credits.projects.models import Claim
+
+    with app.app_context():
+        claimed = set(db.session.scalars(select(Claim.volunteer_id).where(Claim.project_id == project)))
+        db.session.remove()
+        db.engine.dispose()
+    lost_ran = [r for r in lost if data["volunteer_ids"][r["tag"]] in claimed]
+    with open(error_log, "rb") as f:
+        f.seek(log_offset)
+        reasons = Counter(m.group(1) for m in re.finditer(r"\) failed \(\d+: ([^)]+)\) while (?:reading response "
+                                                            r"header|connecting)", f.read().decode(errors="replace")))
+    if reasons:
+        report.note(f"nginx's error log: {dict(reasons)}")
+    if lost:
+        report.note(f"{len(lost)} answered 5xx or lost: {Counter(r['status'] for r in lost)}; of these, "
+                    f"{len(lost_ran)} had been stored by the app, {len(lost) - len(lost_ran)} never ran")
+    missing = answered_in_database(app, results, {"claim": ("claim", ())})
+    report.check(not missing, "every 2xx is the claim row stored", "; ".join(missing))
+    figures, failures = consistency(app)
+    report.check(not failures, "counters equal rows", "; ".join(failures))
+    report.check(not any(r["status"] == 500 for r in results), "no 500 from the app")
+    return {"results": results, "lost": lost, "lost_ran": lost_ran}
+
+
 def through_nginx(report: Report, app, data: dict, a: Gunicorn, b: Gunicorn, workdir: Path, args) -> None:
     main, http_port, https_port = nginx_config(workdir, a, b)
     subprocess.run(["nginx", "-t", "-c", str(main)], check=True, capture_output=True)
@@ -217,11 +309,30 @@ def through_nginx(report: Report, app, data: dict, a: Gunicorn, b: Gunicorn, wor
         report.check(all(any(u == f"{HOST}:{i.port}" for _, u in upstreams) for i in (a, b)),
                      "nginx shared the claims between both instances")
 
+        forged_forwarded_for(report, a, base)
+
         # Scaling out or in is an upstream line and a reload: nginx must keep answering through it.
         subprocess.run(["nginx", "-c", str(main), "-s", "reload"], check=True, capture_output=True)
         time.sleep(0.5)
         status, _, _ = http_tls("GET", f"{base}/healthz")
         report.check(status == 200, "nginx -s reload: still answering", f"{status}")
+
+        # A rolling restart (docs/deploy.md §5), twice: SIGTERM to B's master under load as it is, then with B
+        # first taken out of nginx's upstream. The first is measured and written up; the second must lose nothing.
+        # Each volunteer claims in one of the two (the policy allows 3 live claims; the two flash claims took 2).
+        everyone = range(len(data["tokens"]))
+        report.note("rolling restart of B under claims, SIGTERM only:")
+        plain = rolling_restart(report, app, data, b, main, workdir, https_port, data["project_ids"][2],
+                                list(everyone[0::2]), False, args)
+        report.check(not plain["lost_ran"], "every claim answered 5xx was one the app never ran (safe to send again)",
+                     f"{len(plain['lost_ran'])} of {len(plain['lost'])} had run")
+        report.note("rolling restart of B under claims, drained from nginx first:")
+        drained = rolling_restart(report, app, data, b, main, workdir, https_port, data["project_ids"][3],
+                                  list(everyone[1::2]), True, args)
+        report.check(not drained["lost"], "drained first: no 5xx, no failed connection",
+                     by_status(drained["lost"]))
+        breaches = verify_ledger(app)
+        report.check(not breaches, "verify-ledger clean after the restarts", "; ".join(breaches[:5]))
         b.stop()
         statuses = Counter(http_tls("GET", f"{base}/api/v1/projects/{project}")[0] for _ in range(40))
         report.check(statuses == Counter({200: 40}), "with instance B stopped, nginx sends everything to A",
@@ -231,7 +342,9 @@ def through_nginx(report: Report, app, data: dict, a: Gunicorn, b: Gunicorn, wor
         proc.wait(timeout=10)
 
 
-def http_tls(method: str, url: str) -> tuple[int, dict, dict]:
+def http_tls(method: str, url: str, body: dict | None = None, headers: dict | None = None) -> tuple[int, dict, dict]:
+    """One request, HTTP or HTTPS (nginx's self-signed certificate trusted): (status, JSON body, headers); 0 when
+    the connection failed."""
     import json
     import ssl
     import urllib.error
@@ -239,12 +352,16 @@ def http_tls(method: str, url: str) -> tuple[int, dict, dict]:
 
     context = ssl.create_default_context()
     context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    req = urllib.request.Request(url, method=method, data=None if body is None else json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json", **(headers or {})})
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, method=method), timeout=10,
-                                    context=context) as resp:
+        with urllib.request.urlopen(req, timeout=10, context=context) as resp:
             return resp.status, json.loads(resp.read() or b"{}"), dict(resp.headers)
     except urllib.error.HTTPError as exc:
-        return exc.code, {}, {}
+        try:
+            return exc.code, json.loads(exc.read() or b"{}"), dict(exc.headers)
+        except ValueError:
+            return exc.code, {}, dict(exc.headers)
     except OSError:
         return 0, {}, {}
 
@@ -257,10 +374,13 @@ def run(args) -> int:
     app = make_app(env)
     t0 = time.monotonic()
     places = {"capacity": args.capacity, "waitlist_capacity": args.waitlist}
+    roomy = {"capacity": args.volunteers, "waitlist_capacity": 0}  # a place for everyone: every claim a write
     data = seed(app, volunteers=args.volunteers, projects=[{"title": "双实例秒抢", **places},
-                                                           {"title": "经 nginx 秒抢", **places}])
-    print(f"seeded {args.volunteers} volunteers with tokens and 2 projects of {args.capacity} + {args.waitlist} "
-          f"places in {time.monotonic() - t0:.1f} s; Redis on port {redis.port}", flush=True)
+                                                           {"title": "经 nginx 秒抢", **places},
+                                                           {"title": "滚动重启（直接 SIGTERM）", **roomy},
+                                                           {"title": "滚动重启（先摘除）", **roomy}])
+    print(f"seeded {args.volunteers} volunteers with tokens, 2 projects of {args.capacity} + {args.waitlist} places "
+          f"and 2 with a place for everyone in {time.monotonic() - t0:.1f} s; Redis on port {redis.port}", flush=True)
     a = Gunicorn("A", free_port(), args.workers, env, workdir)
     b = Gunicorn("B", free_port(), args.workers, env, workdir)
     reports = []
