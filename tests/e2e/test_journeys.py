@@ -22,7 +22,7 @@ from credits.merchants import services as merchants
 from credits.projects import services as projects
 from credits.projects.models import Project
 from credits.timeutil import local_zone, utcnow
-from tests.e2e.conftest import FOCUS_CHECK, PHONE, PHONE_CHECKS, check_phone_page, fresh
+from tests.e2e.conftest import FOCUS_CHECK, PHONE, PHONE_CHECKS, Words, check_phone_page, fresh
 from tests.hours.helpers import at, confirmed_claim, local_day, slot, started_project
 
 try:
@@ -31,122 +31,6 @@ except ImportError:  # the browser fixture says why, and skips or (on CI) fails
     Page = expect = None
 
 PASSWORD = "password123"
-
-# What the English pages say where the Chinese ones say the key: the journeys assert the words a person reads.
-EN = {
-    "English": "English",
-    "枚": "coins",
-    "%s 枚": "%s coins",
-    "登录": "Log in",
-    "手机号": "Mobile number",
-    "密码": "Password",
-    "姓名": "Name",
-    "注册": "Sign up",
-    "注册成为志愿者": "Sign up as a volunteer",
-    "注册成功，欢迎加入！": "Registration successful. Welcome aboard!",
-    "您好，%s。": "Hello, %s.",
-    "菜单": "Menu",
-    "项目": "Projects",
-    "即将开放": "Opening soon",
-    "查看详情": "View details",
-    "立即认领": "Claim now",
-    "认领成功！您已获得一个名额，请按时参加。": "Claimed! You have a place; please attend on time.",
-    "已确认": "Confirmed",
-    "组织项目": "Organise projects",
-    "管理项目": "Manage project",
-    "签到屏": "Check-in screen",
-    "签到 / 签退": "Check in / out",
-    "六位签到码": "Six-digit check-in code",
-    "签到": "Check in",
-    "签退": "Check out",
-    "签到成功！": "Checked in!",
-    "正在服务中": "on duty",
-    "已自动通过，获得 %s 公益币": "approved automatically. You earned %s Public-welfare coins",
-    "钱包": "Wallet",
-    "发放": "Issued",
-    "公益币兑换": "Spend coins",
-    "领券": "Get voucher",
-    "处理中…": "Working…",
-    "兑换成功！到店时出示下面的二维码或券码。": "Done! Show the QR code or the code below at the shop.",
-    "待使用": "Ready to use",
-    "已使用": "Used",
-    "核销": "Redeem",
-    "券码": "Code",
-    "查询": "Look up",
-    "确认核销": "Confirm redemption",
-    "核销成功：%s，%s 公益币（%s）。": "Redeemed: %s, %s coins (%s).",
-    "今日与对账": "Today & statement",
-    "共 %s 张，%s 公益币": "%s vouchers, %s coins in all",
-    "新建项目": "New project",
-    "项目名称": "Project name",
-    "类别": "Category",
-    "介绍": "Description",
-    "地点": "Location",
-    "开始时间": "Start time",
-    "结束时间": "End time",
-    "名额": "Places",
-    "保存为草稿": "Save as draft",
-    "草稿已保存。": "Draft saved.",
-    "开放认领时间": "Claims open at",
-    "发布": "Publish",
-    "已发布，将于": "Published. Claims open at",
-    "认领名单": "Claim roster",
-    "已确认（按认领先后）": "Confirmed (in order of claiming)",
-    "候补（按排队顺序）": "Waiting list (in queue order)",
-    "候补 %s": "Waiting %s",
-    "审核时长": "Review hours",
-    "补录": "Added manually",
-    "待审核": "Pending review",
-    "通过": "Approve",
-    "已通过 %s 的 %s 小时，发放 %s 公益币。": "Approved %s hours for %s and issued %s Public-welfare coins.",
-    "没有符合条件的记录。": "No matching records.",
-    "页面不存在": "Page not found",
-    "回到首页": "Back to home",
-    "没有权限": "Permission denied",
-    "您还没有认领项目。": "You have not claimed any projects yet.",
-    "去认领项目": "Find projects to claim",
-    "报表": "Reports",
-    "报表概览": "Reports overview",
-    "开始日期": "Start date",
-    "结束日期": "End date",
-    "查看": "Show",
-    "核定时长": "Approved hours",
-    "%s 小时": "%s hours",
-    "发布的项目": "Projects held",
-    "认领率": "Fill rate",
-    "%s / %s 个名额": "%s of %s places",
-    "项目统计": "Projects",
-    "已核定分钟": "Approved minutes",
-    "导出 CSV": "Export CSV",
-    "还没有人认领这个项目。": "Nobody has claimed this project yet.",
-    "我的时长": "My hours",
-    "补录时长": "Add hours manually",
-    "说明（选填）": "Note (optional)",
-    "提交补录": "Submit hours",
-    "补录已提交，等待协调员审核。": "Hours submitted, awaiting coordinator review.",
-}
-
-
-class Words:
-    """The words of one language: words("登录") is what the page shows in it."""
-
-    def __init__(self, lang: str) -> None:
-        self.lang = lang
-
-    def __call__(self, chinese: str, *args) -> str:
-        text = chinese if self.lang == "zh_CN" else EN[chinese]
-        return text % args if args else text
-
-    @property
-    def screenshots(self) -> bool:
-        """Screenshots show the default, Chinese UI."""
-        return self.lang == "zh_CN"
-
-
-@pytest.fixture(params=["zh_CN", "en"], ids=["zh", "en"])
-def words(request) -> Words:
-    return Words(request.param)
-
 
 # --- what a person does ----------------------------------------------------------------------------------------
 
