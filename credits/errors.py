@@ -16,7 +16,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from werkzeug.exceptions import HTTPException
 
 from credits.database import rollback
-from credits.extensions import db, limiter
+from credits.extensions import limiter
 
 log = logging.getLogger(__name__)
 
@@ -151,18 +151,18 @@ def error_response(status: int, code: str, message: str, fields: dict | None = N
 
 
 def handle_domain_error(exc: DomainError):
-    db.session.rollback()
+    rollback()
     return error_response(exc.status, exc.code, str(exc.message), exc.fields, exc.details)
 
 
 def handle_validation_error(exc: ValidationError):
-    db.session.rollback()
+    rollback()
     return error_response(422, "validation_error", str(InvalidInput.message),
                           _flatten_messages(exc.messages))
 
 
 def handle_http_exception(exc: HTTPException):
-    db.session.rollback()
+    rollback()
     status = exc.code or 500
     data = getattr(exc, "data", None) or {}
     if "messages" in data:  # webargs parse failure, including malformed JSON

@@ -34,23 +34,42 @@ def test_healthz_answers_503_json_when_the_database_does_not(client, app):
     assert response.json["status"] == "unavailable"
 
 
+def rollback_failing_in_requests(db, failing: Exception):
+    """The session's rollback raising `failing` inside a request, as on a connection the database dropped; the
+    test client's own rollback of the test body before the request stays real."""
+    real_rollback = db.session.rollback
+
+    def rollback():
+        if has_request_context():
+            raise failing
+        real_rollback()
+
+    return mock.patch.object(db.session, "rollback", side_effect=rollback)
+
+
 def test_healthz_answers_503_when_even_the_rollback_fails(client, app):
     """A dropped connection cannot roll back either: it is discarded, and the answer is still the 503."""
     from credits.extensions import db
 
     failing = OperationalError("SELECT 1", {}, Exception("server closed the connection unexpectedly"))
-    real_rollback = db.session.rollback
-
-    def rollback():
-        if has_request_context():  # the test client rolls the test body back before the request, for real
-            raise failing
-        real_rollback()
-
-    with mock.patch.object(db.session, "execute", side_effect=failing), \
-            mock.patch.object(db.session, "rollback", side_effect=rollback):
+    with mock.patch.object(db.session, "execute", side_effect=failing), rollback_failing_in_requests(db, failing):
         response = client.get("/healthz")
     assert response.status_code == 503 and response.json["error"]["code"] == "unavailable"
     assert client.get("/healthz").status_code == 200
+
+
+@pytest.mark.parametrize("path, body, status, code", [
+    ("/api/v1/no-such-thing", None, 404, "not_found"),  # an HTTP error
+    ("/api/v1/auth/token", {"phone": "1"}, 422, "validation_error"),  # a schema's
+    ("/api/v1/auth/token", {"phone": "13800000000", "password": "wrong-password"}, 401, "unauthorized"),  # a rule's
+])
+def test_an_error_answer_survives_a_connection_that_cannot_roll_back(client, path, body, status, code):
+    from credits.extensions import db
+
+    failing = OperationalError("ROLLBACK", {}, Exception("server closed the connection unexpectedly"))
+    with rollback_failing_in_requests(db, failing):
+        response = client.post(path, json=body) if body else client.get(path)
+    assert response.status_code == status and response.json["error"]["code"] == code
 
 
 def test_openapi_document_is_openapi_3_and_lists_the_contract_paths(client):
