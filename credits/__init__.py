@@ -156,10 +156,10 @@ def register_commands(app: Flask) -> None:
 
 def register_ledger_checks(app: Flask) -> None:
     """Invariants that features holding coin-related state add to `verify-ledger`."""
-    from credits.hours.verify import check_credit_states
+    from credits.hours.verify import check_credit_states, check_debts
     from credits.merchants.verify import check_escrow
 
-    app.extensions["ledger_checks"] = [check_credit_states, check_escrow]
+    app.extensions["ledger_checks"] = [check_credit_states, check_debts, check_escrow]
 
 
 def register_retry(app: Flask) -> None:

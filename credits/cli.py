@@ -76,6 +76,36 @@ def verify_ledger_command():
     click.echo("ledger ok")
 
 
+@credits_cli.command("audit-issuance")
+@click.option("--days", default=30, show_default=True, type=click.IntRange(1, 3660),
+              help="The period to look at: the last DAYS days.")
+@with_appcontext
+def audit_issuance_command(days):
+    """Report how coins were issued and flag what no ledger invariant can: rules past the policy's bounds,
+    records filed late or for time before the claim, coordinators' own records approved by nobody else,
+    volunteers approved only by whoever opened their account, bursts of new accounts on one project.
+    Exit 1 when any of those is found (the tables of who issued what are for reading)."""
+    from datetime import timedelta
+
+    from credits.reports.issuance import SECTIONS
+    from credits.settings.services import get_policy
+    from credits.timeutil import utcnow
+
+    end = utcnow()
+    start, policy = end - timedelta(days=days), get_policy()
+    findings = 0
+    for section in SECTIONS:
+        rows = db.session.execute(section.query(start, end, policy)).all()
+        flag = " FINDING" if section.finding and rows else ""
+        click.echo(f"== {section.key} ({section.title}): {len(rows)}{flag}")
+        for row in rows:
+            click.echo("   " + " | ".join("" if value is None else str(value) for value in row))
+        findings += len(rows) if section.finding else 0
+    db.session.rollback()
+    if findings:
+        raise SystemExit(1)
+
+
 @credits_cli.command("rollup")
 @with_appcontext
 def rollup_command():

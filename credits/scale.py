@@ -27,7 +27,7 @@ from credits.auth.passwords import hash_password
 from credits.database import in_transaction
 from credits.extensions import db
 from credits.hours.models import CreditState, RecordSource, RecordStatus, ServiceRecord
-from credits.hours.services import AUTO_APPROVE_DAILY_MINUTES, DAILY_LIMIT_MINUTES, earned_coins
+from credits.hours.services import AUTO_APPROVE_MINUTES, DAILY_LIMIT_MINUTES, earned_coins
 from credits.ledger import memos
 from credits.ledger.models import Account, AccountKind, Entry, SystemAccount, Transaction, TxKind
 from credits.ledger.services import _fingerprint, system_account
@@ -453,7 +453,7 @@ class _Seeder:
                     "waitlist_seq": None, "created_at": claimed_at, "confirmed_at": claimed_at, "cancelled_at": None,
                     "no_show_at": starts_at + timedelta(hours=1) if no_show else None})
                 if not no_show:
-                    checkin_ok = day_checkin[v] + minutes <= AUTO_APPROVE_DAILY_MINUTES
+                    checkin_ok = day_checkin[v] + minutes <= AUTO_APPROVE_MINUTES
                     source = self.record(record_id, claim_id, v, project_id, starts_at + timedelta(minutes=offset),
                                          minutes, rule, title, coordinator, checkin_ok)
                     if source == RecordSource.CHECKIN:

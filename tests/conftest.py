@@ -127,6 +127,22 @@ def make_user(app):
 
 
 @pytest.fixture
+def set_policy(make_user):
+    """Change policy settings as the town's admin would: set_policy(max_active_claims=1)."""
+    from credits.settings.services import update_policy
+
+    admins = []
+
+    def factory(**changes):
+        if not admins:
+            admins.append(make_user("admin", name="政策管理员"))
+        update_policy(changes, actor=admins[0])
+        db.session.commit()
+
+    return factory
+
+
+@pytest.fixture
 def make_org(app):
     from credits.auth.models import Organization
 

@@ -3,8 +3,8 @@
 To add a route, add its row to ROUTES: the expected status per actor and, where the route takes one, a valid
 body (so the status shows authorization, not validation). A route that names an object in its path
 (`<project_id>`, `<claim_id>`, …) needs a builder in PATH_OBJECTS that creates the object the path points at.
-Objects belong to `volunteer`, to the `coordinator`'s organisation or to `merchant`'s shop, so the `other_…`
-actors are the ones probing for IDOR. A route in the app without a row, or a row without a route, fails
+Objects belong to `volunteer`, to the `coordinator`'s organisation (who also opened the review) or to `merchant`'s
+shop, so the `other_…` actors are the ones probing for IDOR. A route in the app without a row, or a row without a route, fails
 `test_every_api_route_has_a_row_and_every_row_a_route`.
 """
 
@@ -29,7 +29,8 @@ from credits.reviews import services as reviews
 from credits.timeutil import local_zone, utcnow
 
 PASSWORD = "password123"
-ACTORS = ("anonymous", "volunteer", "other_volunteer", "coordinator", "merchant", "other_merchant", "admin")
+ACTORS = ("anonymous", "volunteer", "other_volunteer", "coordinator", "other_coordinator", "merchant", "other_merchant",
+          "admin")
 ERROR_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 409: None, 422: "validation_error"}
 UNLISTED = {"/api/v1/openapi.json"}  # the API document, open to all and not an operation
 
@@ -205,6 +206,7 @@ PATH_OBJECTS: dict[str, Callable[[World], int]] = {
     "review_id": _review,
 }
 VOLUNTEERS = ("volunteer", "other_volunteer")
+COORDINATORS = ("coordinator", "other_coordinator")
 
 ROUTES: dict[tuple[str, str], Row] = {
     ("POST", "/api/v1/auth/register"): Row(
@@ -217,7 +219,7 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/api/v1/organizations"): Row(expect(200)),
     # Projects: anyone reads published ones; only the organiser's coordinators manage them.
     ("GET", "/api/v1/projects"): Row(expect(200)),
-    ("POST", "/api/v1/projects"): Row(only(201, "coordinator"), body=_new_project),
+    ("POST", "/api/v1/projects"): Row(only(201, "coordinator", "other_coordinator"), body=_new_project),
     ("GET", "/api/v1/projects/<project_id>"): Row(expect(200)),
     ("PATCH", "/api/v1/projects/<project_id>"): Row(only(200, "coordinator"), body={"description": "新的介绍"}),
     ("POST", "/api/v1/projects/<project_id>/publish"): Row(only(409, "coordinator"), body={}),  # already published
@@ -229,36 +231,42 @@ ROUTES: dict[tuple[str, str], Row] = {
     # Claims: the owner acts on theirs; another volunteer cannot even see it (404); coordinators mark no-shows.
     ("GET", "/api/v1/me/claims"): Row(only(200, *VOLUNTEERS)),
     ("POST", "/api/v1/claims/<claim_id>/cancel"): Row(only(409, "volunteer", other_volunteer=404)),  # started
-    ("POST", "/api/v1/claims/<claim_id>/no-show"): Row(only(200, "coordinator")),
+    ("POST", "/api/v1/claims/<claim_id>/no-show"): Row(only(200, "coordinator", other_coordinator=404)),
     ("POST", "/api/v1/claims/<claim_id>/checkin"): Row(only(201, "volunteer", other_volunteer=404),
                                                        body=_current_code),
     ("POST", "/api/v1/claims/<claim_id>/checkout"): Row(only(409, "volunteer", other_volunteer=404),
                                                         body=_current_code),  # not checked in
     ("POST", "/api/v1/claims/<claim_id>/hours"): Row(only(201, "volunteer", other_volunteer=404),
                                                      body=_manual_hours),
-    # Hours: the organiser's coordinators review; volunteers read their own.
-    ("GET", "/api/v1/hours"): Row(only(200, "coordinator")),
+    # Hours: the organiser's coordinators review (another organisation's see their own queue, not these records);
+    # volunteers read their own.
+    ("GET", "/api/v1/hours"): Row(only(200, "coordinator", "other_coordinator")),
     ("GET", "/api/v1/me/hours"): Row(only(200, *VOLUNTEERS)),
-    ("POST", "/api/v1/hours/review"): Row(only(200, "coordinator"), body={"ids": [999999], "action": "approve"}),
-    ("POST", "/api/v1/hours/<record_id>/approve"): Row(only(200, "coordinator")),
-    ("POST", "/api/v1/hours/<record_id>/reject"): Row(only(200, "coordinator"), body={"reason": "时间不符"}),
-    ("POST", "/api/v1/hours/<record_id>/revoke"): Row(only(409, "coordinator"), body={"reason": "重复"}),  # pending
+    ("POST", "/api/v1/hours/review"): Row(only(200, "coordinator", "other_coordinator"),
+                                          body={"ids": [999999], "action": "approve"}),
+    # Admins see every record but are only ever the second approver of an issuance awaiting one.
+    ("POST", "/api/v1/hours/<record_id>/approve"): Row(only(200, "coordinator", other_coordinator=404)),
+    ("POST", "/api/v1/hours/<record_id>/reject"): Row(only(200, "coordinator", other_coordinator=404),
+                                                      body={"reason": "时间不符"}),
+    ("POST", "/api/v1/hours/<record_id>/revoke"): Row(only(409, "coordinator", other_coordinator=404),
+                                                      body={"reason": "重复"}),  # pending
     ("GET", "/api/v1/me/wallet"): Row(only(200, *VOLUNTEERS)),
     ("GET", "/api/v1/me/transactions"): Row(only(200, *VOLUNTEERS)),
     ("POST", "/api/v1/me/certificates"): Row(only(409, *VOLUNTEERS),  # no approved hours yet
                                              body={"from": "2026-01-01", "to": "2026-12-31"}),
-    # Merchants: anyone browses; coordinators onboard shops and staff; a shop's staff (and coordinators) manage its
-    # services and see its redemptions; staff of another shop are refused (403), or told wrong_merchant (409).
+    # Merchants: anyone browses; the commercial street is the town's, so every coordinator onboards shops and staff;
+    # a shop's staff (and coordinators) manage its services and see its redemptions; staff of another shop are
+    # refused (403), or told wrong_merchant (409).
     ("GET", "/api/v1/merchants"): Row(expect(200)),
-    ("POST", "/api/v1/merchants"): Row(only(201, "coordinator"), body={
+    ("POST", "/api/v1/merchants"): Row(only(201, *COORDINATORS), body={
         "name": "童趣摄影", "address": "奉城镇北街8号", "category": "children_photography"}),
     ("POST", "/api/v1/merchants/<merchant_id>/staff"): Row(
-        only(201, "coordinator"), body={"phone": "13987654321", "name": "新店员", "password": PASSWORD}),
-    ("POST", "/api/v1/merchants/<merchant_id>/services"): Row(only(201, "merchant", "coordinator"),
+        only(201, *COORDINATORS), body={"phone": "13987654321", "name": "新店员", "password": PASSWORD}),
+    ("POST", "/api/v1/merchants/<merchant_id>/services"): Row(only(201, "merchant", *COORDINATORS),
                                                               body={"name": "打蜡", "price": 5}),
-    ("PATCH", "/api/v1/services/<service_id>"): Row(only(200, "merchant", "coordinator"), body={"price": 6}),
-    ("GET", "/api/v1/merchants/<merchant_id>/redemptions"): Row(only(200, "merchant", "coordinator")),
-    ("GET", "/api/v1/merchants/<merchant_id>/statement"): Row(only(200, "merchant", "coordinator", "admin"),
+    ("PATCH", "/api/v1/services/<service_id>"): Row(only(200, "merchant", *COORDINATORS), body={"price": 6}),
+    ("GET", "/api/v1/merchants/<merchant_id>/redemptions"): Row(only(200, "merchant", *COORDINATORS)),
+    ("GET", "/api/v1/merchants/<merchant_id>/statement"): Row(only(200, "merchant", *COORDINATORS, "admin"),
                                                               query=ALL_TIME),
     ("POST", "/api/v1/merchants/<merchant_id>/settlements"): Row(only(201, "admin"), body=_redeemed_period),
     # Vouchers: volunteers take them and cancel their own; only the voucher's shop redeems it.
@@ -266,26 +274,29 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/api/v1/me/vouchers"): Row(only(200, *VOLUNTEERS)),
     ("POST", "/api/v1/vouchers/<voucher_id>/cancel"): Row(only(200, "volunteer", other_volunteer=404)),
     ("POST", "/api/v1/redemptions"): Row(only(200, "merchant", other_merchant=409), body=_voucher_code),
-    # Reports: coordinators only, JSON and downloads alike.
-    ("GET", "/api/v1/reports/summary"): Row(only(200, "coordinator")),
-    ("GET", "/api/v1/reports/projects"): Row(only(200, "coordinator")),
-    ("GET", "/api/v1/reports/organizations"): Row(only(200, "coordinator"), query={"format": "csv"}),
-    ("GET", "/api/v1/reports/merchants"): Row(only(200, "coordinator")),
-    ("GET", "/api/v1/reports/volunteers"): Row(only(200, "coordinator"), query={"format": "xlsx"}),
-    ("GET", "/api/v1/reports/records"): Row(only(200, "coordinator"), query={"period": "month"}),
-    # The annual review: coordinators run it; only invited ones score (the world's coordinator is invited).
-    ("POST", "/api/v1/reviews"): Row(only(201, "coordinator"), body={"year": 2026, "title": "年度评审"}),
-    ("GET", "/api/v1/reviews"): Row(only(200, "coordinator")),
-    ("GET", "/api/v1/reviews/<review_id>"): Row(only(200, "coordinator")),
+    # Reports: the town's figures, for every coordinator, JSON and downloads alike.
+    ("GET", "/api/v1/reports/summary"): Row(only(200, *COORDINATORS)),
+    ("GET", "/api/v1/reports/projects"): Row(only(200, *COORDINATORS)),
+    ("GET", "/api/v1/reports/organizations"): Row(only(200, *COORDINATORS), query={"format": "csv"}),
+    ("GET", "/api/v1/reports/merchants"): Row(only(200, *COORDINATORS)),
+    ("GET", "/api/v1/reports/volunteers"): Row(only(200, *COORDINATORS), query={"format": "xlsx"}),
+    ("GET", "/api/v1/reports/records"): Row(only(200, *COORDINATORS), query={"period": "month"}),
+    # The annual review: any coordinator opens one and reads them all; the one who opened it (the world's
+    # coordinator) and admins manage it; only invited reviewers score (the world's coordinator is invited).
+    ("POST", "/api/v1/reviews"): Row(only(201, *COORDINATORS), body={"year": 2026, "title": "年度评审"}),
+    ("GET", "/api/v1/reviews"): Row(only(200, *COORDINATORS, "admin")),
+    ("GET", "/api/v1/reviews/<review_id>"): Row(only(200, *COORDINATORS, "admin")),
     ("POST", "/api/v1/reviews/<review_id>/candidates"): Row(
-        only(200, "coordinator"), body=lambda world, _user: {"project_ids": [world.object_id("project_id")]}),
-    ("DELETE", "/api/v1/reviews/<review_id>/candidates/<project_id>"): Row(only(204, "coordinator")),
+        only(200, "coordinator", "admin"),
+        body=lambda world, _user: {"project_ids": [world.object_id("project_id")]}),
+    ("DELETE", "/api/v1/reviews/<review_id>/candidates/<project_id>"): Row(only(204, "coordinator", "admin")),
     ("POST", "/api/v1/reviews/<review_id>/reviewers"): Row(
-        only(200, "coordinator"), body=lambda world, _user: {"user_ids": [world.users["coordinator"].id]}),
+        only(200, "coordinator", "admin"),
+        body=lambda world, _user: {"user_ids": [world.users["coordinator"].id]}),
     ("PUT", "/api/v1/reviews/<review_id>/scores/<project_id>"): Row(only(200, "coordinator"),
                                                                       body={"score": 90, "comment": "服务扎实"}),
-    ("POST", "/api/v1/reviews/<review_id>/close"): Row(only(200, "coordinator")),
-    ("GET", "/api/v1/reviews/<review_id>/ranking"): Row(only(200, "coordinator"), query={"format": "csv"}),
+    ("POST", "/api/v1/reviews/<review_id>/close"): Row(only(200, "coordinator", "admin")),
+    ("GET", "/api/v1/reviews/<review_id>/ranking"): Row(only(200, *COORDINATORS, "admin"), query={"format": "csv"}),
 }
 
 
@@ -326,6 +337,7 @@ def world(make_user, make_org) -> World:
         "volunteer": make_user("volunteer", name="志愿者甲", organization=org),
         "other_volunteer": make_user("volunteer", name="志愿者乙", organization=other_org),
         "coordinator": make_user("coordinator", name="协调员", organization=org),
+        "other_coordinator": make_user("coordinator", name="别家协调员", organization=other_org),
         "merchant": make_user("merchant", name="店员甲"),
         "other_merchant": make_user("merchant", name="店员乙"),
         "admin": make_user("admin", name="管理员"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -15,9 +17,12 @@ from credits.auth.permissions import role_required
 from credits.auth.schemas import PASSWORD, PHONE, OrganizationIn, StripMixin, UserAdminIn
 from credits.extensions import db
 from credits.fields import Id, Text
+from credits.hours import services as hours
+from credits.hours.schemas import ReasonIn
 from credits.pagination import PageArgs, paginate
+from credits.reports import issuance
 from credits.settings.services import PolicySchema, get_policy, update_policy
-from credits.timeutil import LocalDate, local_day_range
+from credits.timeutil import LocalDate, local_day_range, utcnow
 from credits.web.forms import form_view
 
 bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates")
@@ -40,6 +45,11 @@ class UserCreateIn(StripMixin, Schema):
     roles = fields.List(fields.String(validate=validate.OneOf([r.value for r in Role])),
                         required=True, validate=validate.Length(min=1))
     organization_id = Id(load_default=None, allow_none=True)
+
+
+class IssuanceArgs(PageArgs):
+    days = fields.Integer(load_default=30, validate=validate.Range(1, 3660))
+    section = fields.String(load_default=None, validate=validate.OneOf(list(issuance.SECTIONS_BY_KEY)))
 
 
 class AuditArgs(PageArgs):
@@ -153,3 +163,44 @@ def audit():
     page = paginate(stmt, args["page"], args["per_page"])
     filters = {("from" if k == "from_" else k): v for k, v in args.items() if k not in ("page", "per_page") and v}
     return render_template("admin/audit.html", page=page, filters=filters)
+
+
+ISSUANCE_PREVIEW = 10  # rows of each section on the overview; a section's own page has them all, paginated
+
+
+def _issuance_context(args: dict) -> dict:
+    end = utcnow()
+    start, policy = end - timedelta(days=args["days"]), get_policy()
+    chosen = [issuance.SECTIONS_BY_KEY[args["section"]]] if args["section"] else issuance.SECTIONS
+    page, per_page = (args["page"], args["per_page"]) if args["section"] else (1, ISSUANCE_PREVIEW)
+    pages = {s.key: paginate(s.query(start, end, policy), page, per_page, scalars=False) for s in chosen}
+    return {"sections": chosen, "pages": pages, "days": args["days"], "section": args["section"], "start": start,
+            "end": end}
+
+
+@bp.get("/issuance")
+def issuance_report():
+    """The integrity report on issuance (SPEC 2.3): who issued how much, and the patterns a one-person mint leaves.
+    Records awaiting a second approval can be decided here: an admin may be the second person."""
+    return render_template("admin/issuance.html", errors={}, values={},
+                           **_issuance_context(IssuanceArgs().load(request.args)))
+
+
+@bp.post("/issuance/records/<int:record_id>/<any(approve, reject):action>")
+def issuance_decide(record_id: int, action: str):
+    """The second approval (or a rejection) of a record awaiting it, from the report's list."""
+    record = hours.get_record(record_id, viewer=current_user)
+
+    def done(data):
+        if action == "approve":
+            coins = hours.approve(record, reviewer=current_user)
+            message = _("已复核通过，发放 %(coins)s 公益币。", coins=coins)
+        else:
+            hours.reject(record, data["reason"], reviewer=current_user)
+            message = _("已驳回该记录。")
+        db.session.commit()
+        flash(message, "success")
+        return redirect(url_for("admin.issuance_report", section="awaiting"))
+
+    return form_view(ReasonIn() if action == "reject" else Schema(), "admin/issuance.html", done,
+                     **_issuance_context(IssuanceArgs().load({"section": "awaiting"})))

@@ -12,6 +12,7 @@ from credits.auth.throttle import per_user_limit
 from credits.errors import DomainError
 from credits.extensions import db
 from credits.hours import services
+from credits.hours.models import RecordStatus
 from credits.hours.schemas import (
     ApprovalOut,
     BulkReviewIn,
@@ -48,6 +49,7 @@ class BulkResult(Schema):
     id = fields.Integer()
     ok = fields.Boolean()
     code = fields.String(allow_none=True)
+    status = fields.String(allow_none=True, metadata={"description": "the record's status after the action"})
     coins_issued = fields.Integer()
 
 
@@ -124,18 +126,23 @@ def my_hours(args):
 
 
 @blp.post("/hours/<int:record_id>/approve")
-@role_required(Role.COORDINATOR)
-@blp.response(200, ApprovalOut)
+@role_required(Role.COORDINATOR, Role.ADMIN)
+@blp.response(200, ApprovalOut, description="approved; coins issued")
+@blp.alt_response(202, schema=ApprovalOut,
+                  description="a first approval: the record is awaiting_second_approval (SPEC 2.3), no coins yet")
 @blp.doc(security=BEARER)
 def approve(record_id):
+    """Approve a record. Above the policy's limits the first approval answers 202 and another coordinator of the
+    organiser, or an admin, completes it."""
     record = services.get_record(record_id, viewer=current_user)
     coins = services.approve(record, reviewer=current_user)
     db.session.commit()
-    return {"record": record, "coins_issued": coins}
+    status = 202 if record.status == RecordStatus.AWAITING_SECOND_APPROVAL else 200
+    return {"record": record, "coins_issued": coins}, status
 
 
 @blp.post("/hours/<int:record_id>/reject")
-@role_required(Role.COORDINATOR)
+@role_required(Role.COORDINATOR, Role.ADMIN)
 @blp.arguments(ReasonIn)
 @blp.response(200, RecordOut)
 @blp.doc(security=BEARER)
@@ -182,9 +189,10 @@ def review_batch(ids: list[int], action: str, reason: str, *, reviewer) -> list[
                 else:
                     services.reject(record, reason, reviewer=reviewer)
                     coins = 0
-            results.append({"id": record_id, "ok": True, "code": None, "coins_issued": coins})
+            results.append({"id": record_id, "ok": True, "code": None, "status": record.status,
+                            "coins_issued": coins})
         except DomainError as exc:
-            results.append({"id": record_id, "ok": False, "code": exc.code, "coins_issued": 0})
+            results.append({"id": record_id, "ok": False, "code": exc.code, "status": None, "coins_issued": 0})
     db.session.commit()
     return results
 

@@ -9,7 +9,7 @@ from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, t
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from credits.auth.models import Organization, User
-from credits.extensions import db, sql_list
+from credits.extensions import Coins, db, sql_list
 from credits.projects.models import Claim, Project
 from credits.timeutil import UTCDateTime, utcnow
 
@@ -17,6 +17,7 @@ from credits.timeutil import UTCDateTime, utcnow
 class RecordStatus(StrEnum):
     OPEN = "open"  # checked in, not yet out
     PENDING = "pending"
+    AWAITING_SECOND_APPROVAL = "awaiting_second_approval"  # approved once; the issuance needs a second person
     APPROVED = "approved"
     REJECTED = "rejected"
     REVOKED = "revoked"
@@ -29,7 +30,8 @@ class RecordSource(StrEnum):
 
 
 # Records that hold time: they count toward the daily limit and block overlapping records.
-HOLDING_TIME = (RecordStatus.OPEN.value, RecordStatus.PENDING.value, RecordStatus.APPROVED.value)
+HOLDING_TIME = (RecordStatus.OPEN.value, RecordStatus.PENDING.value, RecordStatus.AWAITING_SECOND_APPROVAL.value,
+                RecordStatus.APPROVED.value)
 
 
 
@@ -60,8 +62,16 @@ class ServiceRecord(db.Model):
     minutes: Mapped[int | None]
     note: Mapped[str] = mapped_column(Text, default="")
     source: Mapped[str] = mapped_column(String(10))
-    status: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(30))
     reason: Mapped[str | None] = mapped_column(Text)
+    # Who showed the on-site codes the volunteer checked in and out with (each coordinator's code is their own):
+    # they vouch for a check-in, so its automatic approval counts against their daily issuance, and a record of
+    # theirs is never approved automatically.
+    checkin_code_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    checkout_code_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # Four eyes (SPEC 2.3): the first approval of an issuance above the policy's limits; a second person completes it.
+    first_approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    first_approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -70,20 +80,24 @@ class ServiceRecord(db.Model):
     project: Mapped[Project] = relationship()
     volunteer: Mapped[User] = relationship(foreign_keys=[volunteer_id])
     reviewed_by: Mapped[User | None] = relationship(foreign_keys=[reviewed_by_id])
+    first_approved_by: Mapped[User | None] = relationship(foreign_keys=[first_approved_by_id])
 
 
 class CreditState(db.Model):
-    """What the cumulative rule has settled for one volunteer on one project (SPEC 2.3): approved minutes and
-    the coins issued net of clawbacks. issued_net above what the minutes earn is debt netted against later
-    earnings."""
+    """What the cumulative rule has settled for one volunteer on one project (SPEC 2.3): approved minutes, the
+    coins issued net of clawbacks, and the shortfall — what revocations should have clawed back but the balance
+    did not hold, moved to the volunteer's debt (the account's `debt`). issued_net − shortfall is always exactly
+    what the minutes earn."""
 
     __tablename__ = "credit_states"
-    __table_args__ = (CheckConstraint("approved_minutes >= 0 AND issued_net >= 0", name="not_negative"),)
+    __table_args__ = (CheckConstraint("approved_minutes >= 0 AND issued_net >= 0", name="not_negative"),
+                      CheckConstraint("shortfall >= 0", name="shortfall"))
 
     volunteer_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), primary_key=True)
     approved_minutes: Mapped[int] = mapped_column(default=0)
-    issued_net: Mapped[int] = mapped_column(default=0)
+    issued_net: Mapped[int] = mapped_column(Coins, default=0)
+    shortfall: Mapped[int] = mapped_column(Coins, default=0)
 
     project: Mapped[Project] = relationship()
 

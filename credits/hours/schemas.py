@@ -78,6 +78,7 @@ class WalletOut(Schema):
     earned = fields.Integer()
     spent = fields.Integer()
     expired = fields.Integer()
+    debt = fields.Integer(metadata={"description": "coins owed from revoked hours; paid first from coins received"})
 
 
 class TransactionOut(Schema):

@@ -21,7 +21,7 @@ from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from credits.auth.audit import record_event
-from credits.auth.models import Role, User
+from credits.auth.models import Role, User, UserRole
 from credits.database import lock
 from credits.errors import DomainError, Forbidden, InvalidInput, InvalidState, NotFound
 from credits.extensions import db
@@ -35,15 +35,15 @@ from credits.hours.models import (
 )
 from credits.ledger import memos
 from credits.ledger.models import Account, AccountKind, Entry, SystemAccount, Transaction, TxKind
-from credits.ledger.services import locked_balance, system_account, transfer, user_account
+from credits.ledger.services import add_debt, locked_balance, system_account, transfer, user_account
 from credits.projects.models import Claim, ClaimStatus, Project, ProjectStatus
 from credits.projects.services import can_manage
 from credits.settings.services import get_policy
-from credits.timeutil import local_zone, utcnow
+from credits.timeutil import local_day_range, local_zone, utcnow
 
 MAX_RECORD = timedelta(hours=12)
 DAILY_LIMIT_MINUTES = 12 * 60
-AUTO_APPROVE_DAILY_MINUTES = 8 * 60
+AUTO_APPROVE_MINUTES = 8 * 60
 LAPSE_AFTER = timedelta(hours=12)
 CODE_WINDOW = 60  # seconds a check-in code is shown; the previous code is still accepted for one more window
 CHECKIN_EARLY = timedelta(minutes=30)
@@ -70,15 +70,16 @@ def _fail(field: str, message: Any) -> InvalidInput:
 # --- check-in codes ----------------------------------------------------------------------------------
 
 
-def _code_for(project_id: int, window: int) -> str:
+def _code_for(project_id: int, window: int, coordinator_id: int) -> str:
     key = current_app.config["SECRET_KEY"].encode()
-    digest = hmac.new(key, f"checkin:{project_id}:{window}".encode(), hashlib.sha256).digest()
+    digest = hmac.new(key, f"checkin:{project_id}:{coordinator_id}:{window}".encode(), hashlib.sha256).digest()
     return f"{int.from_bytes(digest[:8], 'big') % 1_000_000:06d}"
 
 
 def checkin_code(project: Project, *, actor: User) -> tuple[str, datetime]:
-    """The project's current on-site code and when it rotates. Derived from the secret key and the clock, so
-    every app process agrees without storing anything."""
+    """The project's current on-site code as this coordinator shows it, and when it rotates. Derived from the
+    secret key, the coordinator and the clock, so every app process agrees without storing anything, and a
+    check-in knows whose code it used (SPEC 2.3: who vouched for it)."""
     if not can_manage(project, actor):
         raise Forbidden()
     now = utcnow()
@@ -86,14 +87,21 @@ def checkin_code(project: Project, *, actor: User) -> tuple[str, datetime]:
             project.starts_at - CHECKIN_EARLY <= now < project.ends_at):
         raise InvalidState(_l("只有进行中的项目可以显示签到码。"))
     window = int(now.timestamp()) // CODE_WINDOW
-    return _code_for(project.id, window), datetime.fromtimestamp((window + 1) * CODE_WINDOW, tz=now.tzinfo)
+    return (_code_for(project.id, window, actor.id),
+            datetime.fromtimestamp((window + 1) * CODE_WINDOW, tz=now.tzinfo))
 
 
-def _check_code(project: Project, code: str, now: datetime) -> None:
+def _check_code(project: Project, code: str, now: datetime) -> int:
+    """The coordinator whose current (or previous) code this is. Raises WrongCode."""
     window = int(now.timestamp()) // CODE_WINDOW
     code = "".join(ch for ch in str(code) if ch.isdigit())
-    if not any(hmac.compare_digest(code, _code_for(project.id, w)) for w in (window, window - 1)):
-        raise WrongCode(fields={"code": [str(WrongCode.message)]})
+    for coordinator_id in db.session.scalars(
+            select(User.id).join(UserRole, UserRole.user_id == User.id)
+            .where(User.organization_id == project.organization_id, User.is_active_user.is_(True),
+                   UserRole.role == Role.COORDINATOR)):
+        if any(hmac.compare_digest(code, _code_for(project.id, w, coordinator_id)) for w in (window, window - 1)):
+            return coordinator_id
+    raise WrongCode(fields={"code": [str(WrongCode.message)]})
 
 
 # --- creating records --------------------------------------------------------------------------------
@@ -171,6 +179,9 @@ def file_manual(claim: Claim, data: dict[str, Any], *, volunteer: User) -> Servi
     _own_confirmed_claim(claim, volunteer)
     lock(volunteer)  # one volunteer's requests, one at a time
     start, end = data["started_at"], data["ended_at"]
+    days = get_policy()["manual_record_days"]
+    if end < utcnow() - timedelta(days=days):
+        raise _fail("started_at", _l("补录须在服务后 %(n)s 天内提交。", n=days))
     minutes = _validate_period(claim.project, volunteer, start, end)
     record = ServiceRecord(claim=claim, volunteer_id=volunteer.id, project_id=claim.project_id,
                            started_at=start, ended_at=end, minutes=minutes, note=data.get("note") or "",
@@ -186,7 +197,7 @@ def check_in(claim: Claim, code: str, *, volunteer: User) -> ServiceRecord:
     _own_confirmed_claim(claim, volunteer)
     project = claim.project
     now = utcnow()
-    _check_code(project, code, now)
+    vouched_by = _check_code(project, code, now)
     if not (project.starts_at - CHECKIN_EARLY <= now < project.ends_at):
         raise InvalidState(_l("不在项目时间内，不能签到。"))
     lock(volunteer)  # one volunteer's requests, one at a time
@@ -197,7 +208,7 @@ def check_in(claim: Claim, code: str, *, volunteer: User) -> ServiceRecord:
             or_(ServiceRecord.ended_at.is_(None), ServiceRecord.ended_at > start)).limit(1)):
         raise Overlap()
     record = ServiceRecord(claim=claim, volunteer_id=volunteer.id, project_id=project.id, started_at=start,
-                           source=RecordSource.CHECKIN, status=RecordStatus.OPEN)
+                           source=RecordSource.CHECKIN, status=RecordStatus.OPEN, checkin_code_by_id=vouched_by)
     try:
         with db.session.begin_nested():
             db.session.add(record)
@@ -208,11 +219,19 @@ def check_in(claim: Claim, code: str, *, volunteer: User) -> ServiceRecord:
 
 
 def check_out(claim: Claim, code: str, *, volunteer: User) -> tuple[ServiceRecord, int]:
-    """Close the open check-in. Check-in time up to 8 h that day is approved at once (policy
-    auto_approve_checkin); longer waits for review. Returns the record and the coins issued."""
+    """Close the open check-in. It is approved at once (policy auto_approve_checkin) when it is at most 8 h long
+    and the volunteer's check-in time on each local day it touches stays within 8 h, unless the volunteer is one of
+    the project's own coordinators or showed a code they used, or the issuance needs a second person (SPEC 2.3);
+    otherwise it waits for review. Returns the record and the coins issued."""
     _own_confirmed_claim(claim, volunteer)
+    project = claim.project
     now = utcnow()
-    _check_code(claim.project, code, now)
+    vouched_by = _check_code(project, code, now)
+    policy = get_policy()
+    may_auto_approve = policy["auto_approve_checkin"] and not can_manage(project, volunteer)
+    if may_auto_approve:
+        # Taken before the volunteer's, as approvals take the reviewer's first: its daily issuance is decided here.
+        lock(db.session.get(User, vouched_by))
     lock(volunteer)  # one volunteer's requests, one at a time
     lapse_open_checkins(volunteer_id=volunteer.id)
     # Locked, so that the lapse job (which does not take the volunteer lock) cannot lapse the record between
@@ -222,28 +241,36 @@ def check_out(claim: Claim, code: str, *, volunteer: User) -> tuple[ServiceRecor
         .with_for_update().execution_options(populate_existing=True)).one_or_none()
     if record is None:
         raise InvalidState(_l("您还没有签到，或签到已超过 12 小时失效，请补录。"))
-    end = min(now, claim.project.ends_at)
+    end = min(now, project.ends_at)
     if _minutes(record.started_at, end) < 1:
         raise InvalidState(_l("签到后还没有服务时间，不能签退。"))
-    record.minutes = _validate_period(claim.project, volunteer, record.started_at, end, exclude_id=record.id)
+    record.minutes = _validate_period(project, volunteer, record.started_at, end, exclude_id=record.id)
     record.ended_at = end
     record.status = RecordStatus.PENDING
+    record.checkout_code_by_id = vouched_by
     db.session.flush()
     record_event("hours.checkout", record, actor=volunteer, details={"minutes": record.minutes})
-    coins = 0
-    if get_policy()["auto_approve_checkin"] and _checkin_minutes_that_day(record) <= AUTO_APPROVE_DAILY_MINUTES:
-        coins = _auto_approve(record)
-    return record, coins
+    if (may_auto_approve and volunteer.id not in (record.checkin_code_by_id, vouched_by)
+            and record.minutes <= AUTO_APPROVE_MINUTES and _checkin_days_within_cap(record)
+            and not _needs_second_approval(record, vouched_by, policy)):
+        _decide(record, RecordStatus.APPROVED, reviewer=None)
+        return record, _change_minutes(record, record.minutes, event="approve", actor=None)
+    return record, 0
 
 
-def _checkin_minutes_that_day(record: ServiceRecord) -> int:
-    midnight = record.started_at.astimezone(local_zone()).replace(hour=0, minute=0, second=0, microsecond=0)
-    day_end = midnight + timedelta(days=1)
-    rows = db.session.scalars(select(ServiceRecord).where(
-        ServiceRecord.volunteer_id == record.volunteer_id, ServiceRecord.source == RecordSource.CHECKIN,
-        ServiceRecord.status.in_((RecordStatus.PENDING, RecordStatus.APPROVED)),
-        ServiceRecord.started_at < day_end, ServiceRecord.ended_at > midnight))
-    return sum(_minutes(max(r.started_at, midnight), min(r.ended_at, day_end)) for r in rows)
+def _checkin_days_within_cap(record: ServiceRecord) -> bool:
+    """Whether the volunteer's check-in time stays within the automatic-approval cap on every local day the record
+    touches (a check-in past midnight counts on both days)."""
+    for day_start, _day_end in _local_days(record.started_at, record.ended_at):
+        midnight = day_start.astimezone(local_zone()).replace(hour=0, minute=0, second=0, microsecond=0)
+        day_end = midnight + timedelta(days=1)
+        rows = db.session.scalars(select(ServiceRecord).where(
+            ServiceRecord.volunteer_id == record.volunteer_id, ServiceRecord.source == RecordSource.CHECKIN,
+            ServiceRecord.status.in_(HOLDING_TIME), ServiceRecord.ended_at.is_not(None),
+            ServiceRecord.started_at < day_end, ServiceRecord.ended_at > midnight))
+        if sum(_minutes(max(r.started_at, midnight), min(r.ended_at, day_end)) for r in rows) > AUTO_APPROVE_MINUTES:
+            return False
+    return True
 
 
 def lapse_open_checkins(*, volunteer_id: int | None = None, now: datetime | None = None) -> int:
@@ -261,37 +288,44 @@ def lapse_open_checkins(*, volunteer_id: int | None = None, now: datetime | None
 
 
 def get_record(record_id: int, *, viewer: Any) -> ServiceRecord:
-    """A record its volunteer or the organiser's coordinators may see. Raises NotFound."""
+    """A record its volunteer, the organiser's coordinators and admins (who oversee issuance) may see.
+    Raises NotFound."""
     record = db.session.get(ServiceRecord, record_id)
     if record is None or not (record.volunteer_id == getattr(viewer, "id", None)
-                              or can_manage(record.project, viewer)):
+                              or can_manage(record.project, viewer)
+                              or (getattr(viewer, "is_authenticated", False) and viewer.has_role(Role.ADMIN))):
         raise NotFound()
     return record
 
 
 def _require_reviewer(record: ServiceRecord, reviewer: User) -> None:
-    if not can_manage(record.project, reviewer):
+    """The organiser's coordinators review; an admin may be the second person of a four-eyes approval. Nobody
+    reviews their own records."""
+    second = record.status == RecordStatus.AWAITING_SECOND_APPROVAL and reviewer.has_role(Role.ADMIN)
+    if not (can_manage(record.project, reviewer) or second):
         raise Forbidden()
     if record.volunteer_id == reviewer.id:
         raise Forbidden(_l("不能审核自己的时长记录。"))
 
 
-# The review a status comes from, the audit action, and the refusal when the record is not in that state.
+# The reviews a status comes from, the audit action, and the refusal when the record is in none of them.
 REVIEWS = {
-    RecordStatus.APPROVED: (RecordStatus.PENDING, "hours.approve", _l("只有待审核的记录可以通过。")),
-    RecordStatus.REJECTED: (RecordStatus.PENDING, "hours.reject", _l("只有待审核的记录可以驳回。")),
-    RecordStatus.REVOKED: (RecordStatus.APPROVED, "hours.revoke", _l("只有已通过的记录可以撤销。")),
+    RecordStatus.APPROVED: ((RecordStatus.PENDING, RecordStatus.AWAITING_SECOND_APPROVAL), "hours.approve",
+                            _l("只有待审核的记录可以通过。")),
+    RecordStatus.REJECTED: ((RecordStatus.PENDING, RecordStatus.AWAITING_SECOND_APPROVAL), "hours.reject",
+                            _l("只有待审核的记录可以驳回。")),
+    RecordStatus.REVOKED: ((RecordStatus.APPROVED,), "hours.revoke", _l("只有已通过的记录可以撤销。")),
 }
 
 
-def _review(record: ServiceRecord, status: RecordStatus, *, reviewer: User, reason: str | None = None) -> None:
-    """A coordinator's decision: permission, the record's row lock (so the second of two simultaneous reviews sees
-    the first), then the state change."""
+def _review(record: ServiceRecord, status: RecordStatus, *, reviewer: User) -> None:
+    """Permission, then the record's row lock (so the second of two simultaneous reviews sees the first), then
+    whether the record is in a state the review comes from."""
     _require_reviewer(record, reviewer)
     lock(record)
-    if record.status != REVIEWS[status][0]:
+    if record.status not in REVIEWS[status][0]:
         raise InvalidState(REVIEWS[status][2])
-    _decide(record, status, reviewer=reviewer, reason=reason)
+    _require_reviewer(record, reviewer)  # the state may have changed while we waited for the lock
 
 
 def _decide(record: ServiceRecord, status: RecordStatus, *, reviewer: User | None, reason: str | None = None) -> None:
@@ -301,30 +335,79 @@ def _decide(record: ServiceRecord, status: RecordStatus, *, reviewer: User | Non
     record.reviewed_at = utcnow()
     db.session.flush()
     record_event(REVIEWS[status][1], record, actor=reviewer,
-                 details={"minutes": record.minutes, "reason": reason, "auto": reviewer is None})
+                 details={"minutes": record.minutes, "reason": reason, "auto": reviewer is None,
+                          "first_approved_by": record.first_approved_by_id})
 
 
 def approve(record: ServiceRecord, *, reviewer: User) -> int:
-    """Approve a pending record and issue what its rule now owes. Returns the coins issued.
-    Raises Forbidden, InvalidState (also for the second of two simultaneous approvals)."""
+    """Approve a pending record and issue what its rule now owes; returns the coins issued. An approval that would
+    issue more than `second_approval_coins`, or take the reviewer past `daily_issue_limit` coins today, is only a
+    first approval: the record waits in awaiting_second_approval (0 coins) for another coordinator of the organiser
+    or an admin, whose approval issues. Raises Forbidden (also for the first approver approving again),
+    InvalidState (also for the second of two simultaneous approvals)."""
+    lock(reviewer)  # first: the reviewer's issuance today is decided under it (check-outs take it first too)
     _review(record, RecordStatus.APPROVED, reviewer=reviewer)
+    if record.status == RecordStatus.AWAITING_SECOND_APPROVAL:
+        if record.first_approved_by_id == reviewer.id:
+            raise Forbidden(_l("这条记录由您首次通过，需由另一位协调员或管理员复核。"))
+    elif _needs_second_approval(record, reviewer.id, get_policy()):
+        record.status = RecordStatus.AWAITING_SECOND_APPROVAL
+        record.first_approved_by_id = reviewer.id
+        record.first_approved_at = utcnow()
+        db.session.flush()
+        record_event("hours.first_approve", record, actor=reviewer,
+                     details={"minutes": record.minutes, "coins": coins_owed(record)})
+        return 0
+    _decide(record, RecordStatus.APPROVED, reviewer=reviewer)
     return _change_minutes(record, record.minutes, event="approve", actor=reviewer)
 
 
-def _auto_approve(record: ServiceRecord) -> int:
-    _decide(record, RecordStatus.APPROVED, reviewer=None)
-    return _change_minutes(record, record.minutes, event="approve", actor=None)
-
-
 def reject(record: ServiceRecord, reason: str, *, reviewer: User) -> ServiceRecord:
-    _review(record, RecordStatus.REJECTED, reviewer=reviewer, reason=reason)
+    _review(record, RecordStatus.REJECTED, reviewer=reviewer)
+    _decide(record, RecordStatus.REJECTED, reviewer=reviewer, reason=reason)
     return record
 
 
 def revoke(record: ServiceRecord, reason: str, *, reviewer: User) -> int:
     """Revoke an approved record and claw back what the rule no longer owes. Returns the coins clawed back."""
-    _review(record, RecordStatus.REVOKED, reviewer=reviewer, reason=reason)
+    _review(record, RecordStatus.REVOKED, reviewer=reviewer)
+    _decide(record, RecordStatus.REVOKED, reviewer=reviewer, reason=reason)
     return -_change_minutes(record, -record.minutes, event="revoke", actor=reviewer)
+
+
+# --- four eyes ---------------------------------------------------------------------------------------
+
+
+def coins_owed(record: ServiceRecord) -> int:
+    """The coins approving this record would issue now under the cumulative rule."""
+    state = db.session.scalars(select(CreditState).filter_by(volunteer_id=record.volunteer_id,
+                                                            project_id=record.project_id)).one_or_none()
+    minutes = state.approved_minutes if state else 0
+    settled = state.issued_net - state.shortfall if state else 0
+    return max(0, earned_coins(minutes + record.minutes, record.project) - settled)
+
+
+def issued_today(coordinator_id: int) -> int:
+    """Coins issued today (Asia/Shanghai) by approvals this coordinator made, and by automatic approvals of
+    check-outs with their code: what `daily_issue_limit` caps."""
+    today = utcnow().astimezone(local_zone()).date()
+    start, end = local_day_range(today, today)
+    issued = (select(func.coalesce(func.sum(Transaction.amount), 0))
+              .where(Transaction.kind == TxKind.ISSUE, Transaction.created_at >= start, Transaction.created_at < end))
+    by_hand = db.session.scalar(issued.where(Transaction.actor_id == coordinator_id))
+    of_record = (Transaction.ref_type == "service_record") & (Transaction.ref_id == ServiceRecord.id)
+    vouched = db.session.scalar(
+        issued.join(ServiceRecord, of_record)
+        .where(Transaction.actor_id.is_(None), ServiceRecord.checkout_code_by_id == coordinator_id))
+    return int(by_hand) + int(vouched)
+
+
+def _needs_second_approval(record: ServiceRecord, approver_id: int, policy: dict[str, Any]) -> bool:
+    """SPEC 2.3: more than `second_approval_coins` at once, or past the approver's `daily_issue_limit` today. The
+    caller holds the approver's row lock, so two approvals at once cannot both fit under the daily limit."""
+    coins = coins_owed(record)
+    return coins > policy["second_approval_coins"] or (
+        coins > 0 and issued_today(approver_id) + coins > policy["daily_issue_limit"])
 
 
 # --- coins -------------------------------------------------------------------------------------------
@@ -363,26 +446,33 @@ def _change_minutes(record: ServiceRecord, minutes: int, *, event: str, actor: U
 
 
 def settle(state: CreditState, *, key: str, record: ServiceRecord, actor: User | None) -> int:
-    """delta = earned − issued_net: issue a positive delta; claw back a negative one up to the balance, the rest
-    stays as debt netted against later earnings. The caller holds the state's row lock."""
+    """delta = earned − (issued_net − shortfall): issue a positive delta (which pays any debt of the volunteer's
+    first, in the ledger); claw back a negative one up to the balance, and what the balance cannot cover becomes
+    the volunteer's debt, recorded as this pair's shortfall. The caller holds the state's row lock."""
     project = state.project
     earned = earned_coins(state.approved_minutes, project)
-    delta = earned - state.issued_net
+    delta = earned - (state.issued_net - state.shortfall)
     volunteer = user_account(state.volunteer_id)
     issuance = system_account(SystemAccount.ISSUANCE)
+    shortfall = 0
     if delta > 0:
         hours = earned // project.coins_per_block * project.block_minutes / 60
         transfer(TxKind.ISSUE, issuance, volunteer, delta, actor=actor, ref=("service_record", record.id),
                  memo=memos.write(memos.ISSUED, project=project.title, hours=f"{hours:g}"), idempotency_key=key)
         moved = delta
-    elif delta < 0 and (claw := min(-delta, locked_balance(volunteer))) > 0:
-        transfer(TxKind.CLAWBACK, volunteer, issuance, claw, actor=actor, ref=("service_record", record.id),
-                 memo=memos.write(memos.CLAWED_BACK, project=project.title), idempotency_key=key)
-        moved = -claw
+    elif delta < 0:
+        claw = min(-delta, locked_balance(volunteer))
+        if claw > 0:
+            transfer(TxKind.CLAWBACK, volunteer, issuance, claw, actor=actor, ref=("service_record", record.id),
+                     memo=memos.write(memos.CLAWED_BACK, project=project.title), idempotency_key=key)
+        moved, shortfall = -claw, -delta - claw
+        if shortfall:
+            add_debt(volunteer, shortfall)
     else:
         return 0
     db.session.execute(update(CreditState).filter_by(volunteer_id=state.volunteer_id, project_id=state.project_id)
-                       .values(issued_net=CreditState.issued_net + moved)
+                       .values(issued_net=CreditState.issued_net + moved,
+                               shortfall=CreditState.shortfall + shortfall)
                        .execution_options(synchronize_session=False))
     db.session.refresh(state)
     return moved

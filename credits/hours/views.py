@@ -48,7 +48,8 @@ def memo(text: str) -> str:
 
 
 RECORD_STATUS_LABELS = {"open": _l("签到中"), "pending": _l("待审核"), "approved": _l("已通过"),
-                        "rejected": _l("已驳回"), "revoked": _l("已撤销"), "lapsed": _l("已失效")}
+                        "awaiting_second_approval": _l("待复核"), "rejected": _l("已驳回"), "revoked": _l("已撤销"),
+                        "lapsed": _l("已失效")}
 SOURCE_LABELS = {"checkin": _l("现场签到"), "manual": _l("补录")}
 TX_KIND_LABELS = {TxKind.ISSUE: _l("发放"), TxKind.CLAWBACK: _l("扣回"), TxKind.HOLD: _l("兑换冻结"),
                   TxKind.RELEASE: _l("退回"), TxKind.REDEEM: _l("兑换"), TxKind.SETTLE: _l("结算"),
@@ -311,7 +312,10 @@ def review_many():
         done_count = sum(r["ok"] for r in results)
         coins = sum(r["coins_issued"] for r in results)
         if data["action"] == "approve":
-            flash(_("已通过 %(n)s 条记录，发放 %(coins)s 公益币。", n=done_count, coins=coins), "success")
+            waiting = sum(r["status"] == RecordStatus.AWAITING_SECOND_APPROVAL for r in results)
+            flash(_("已通过 %(n)s 条记录，发放 %(coins)s 公益币。", n=done_count - waiting, coins=coins), "success")
+            if waiting:
+                flash(_("另有 %(n)s 条发币较多，已初审，需另一位协调员或管理员复核。", n=waiting), "info")
         else:
             flash(_("已驳回 %(n)s 条记录。", n=done_count), "success")
         refused = Counter(r["code"] for r in results if not r["ok"])
@@ -335,8 +339,12 @@ def review_one(record_id: int, action: str):
         name = record.volunteer.name
         if action == "approve":
             coins = services.approve(record, reviewer=current_user)
-            message = _("已通过 %(name)s 的 %(hours)s 小时，发放 %(coins)s 公益币。", name=name,
-                        hours=services.hours_text(record.minutes), coins=coins)
+            if record.status == RecordStatus.AWAITING_SECOND_APPROVAL:
+                message = _("已初审 %(name)s 的 %(hours)s 小时：发币较多，需另一位协调员或管理员复核后发放。",
+                            name=name, hours=services.hours_text(record.minutes))
+            else:
+                message = _("已通过 %(name)s 的 %(hours)s 小时，发放 %(coins)s 公益币。", name=name,
+                            hours=services.hours_text(record.minutes), coins=coins)
         elif action == "reject":
             services.reject(record, data["reason"], reviewer=current_user)
             message = _("已驳回 %(name)s 的记录。", name=name)

@@ -8,7 +8,7 @@ from enum import StrEnum
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from credits.extensions import db, sql_list
+from credits.extensions import Coins, db, sql_list
 from credits.timeutil import UTCDateTime, utcnow
 
 
@@ -50,6 +50,7 @@ class Account(db.Model):
         CheckConstraint(f"system_code IS NULL OR system_code IN ({sql_list(SystemAccount)})", name="system_code"),
         CheckConstraint("balance >= 0 OR system_code = 'issuance'", name="not_negative"),
         CheckConstraint("entry_count >= 0", name="entry_count"),
+        CheckConstraint("debt >= 0 AND (debt = 0 OR kind = 'volunteer')", name="debt"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -57,8 +58,12 @@ class Account(db.Model):
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), unique=True)
     merchant_id: Mapped[int | None] = mapped_column(ForeignKey("merchants.id"), unique=True)
     system_code: Mapped[str | None] = mapped_column(String(20), unique=True)
-    balance: Mapped[int] = mapped_column(default=0)
+    balance: Mapped[int] = mapped_column(Coins, default=0)
     entry_count: Mapped[int] = mapped_column(default=0)
+    # Coins a volunteer owes: what revocations should have clawed back but the balance did not hold (SPEC 2.3).
+    # Paid first, by a clawback, from any coins that later come to the account; verify checks it against the
+    # shortfalls recorded and the payments posted.
+    debt: Mapped[int] = mapped_column(Coins, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     def __repr__(self) -> str:
@@ -83,7 +88,7 @@ class Transaction(db.Model):
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Coins moved: the sum of the positive entries. Written once with the entries; verify checks it.
-    amount: Mapped[int]
+    amount: Mapped[int] = mapped_column(Coins)
     memo: Mapped[str] = mapped_column(Text, default="")
     ref_type: Mapped[str | None] = mapped_column(String(40))
     ref_id: Mapped[int | None]
@@ -106,8 +111,8 @@ class Entry(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     transaction_id: Mapped[int] = mapped_column(ForeignKey("ledger_transactions.id"), index=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
-    amount: Mapped[int]
-    balance_after: Mapped[int]
+    amount: Mapped[int] = mapped_column(Coins)
+    balance_after: Mapped[int] = mapped_column(Coins)
     seq: Mapped[int]
 
     transaction: Mapped[Transaction] = relationship(back_populates="entries")

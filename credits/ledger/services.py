@@ -8,14 +8,29 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
-from credits.errors import IdempotencyConflict, InsufficientBalance
+from credits.errors import IdempotencyConflict, InsufficientBalance, InvalidInput
 from credits.extensions import db
+from credits.ledger import memos
 from credits.ledger.models import Account, AccountKind, Entry, SystemAccount, Transaction, TxKind
+
+# The largest amount one transaction may move and any balance may hold. Far below the 64-bit columns' 9.2e18, so
+# no sum of balances a report adds can overflow either; an amount beyond it is refused as bad input, not a 500.
+MAX_COINS = 10**15
+# What a volunteer account may receive while it owes coins; each such credit pays the debt first (SPEC 2.3).
+DEBT_PAYING_KINDS = frozenset({TxKind.ISSUE.value, TxKind.RELEASE.value, TxKind.ADJUST.value})
+DEBT_REF = "debt"  # the ref_type of a debt payment; its ref_id is the transaction that brought the coins
+
+
+class AmountOutOfRange(InvalidInput):
+    """An amount or a resulting balance past MAX_COINS (SPEC 3.2: a clear 422, never an overflow)."""
+
+    message = _l("公益币数额超出允许范围。")
 
 
 @dataclass(frozen=True)
@@ -69,6 +84,8 @@ def _net(moves: Sequence[Move]) -> dict[int, tuple[Account, int]]:
     for move in moves:
         if type(move.amount) is not int or move.amount <= 0:
             raise ValueError(f"move amount must be a positive integer, got {move.amount!r}")
+        if move.amount > MAX_COINS:
+            raise AmountOutOfRange()
         if move.source.id == move.target.id:
             raise ValueError("a move needs two different accounts")
         for account, amount in ((move.source, -move.amount), (move.target, move.amount)):
@@ -98,7 +115,8 @@ def post(kind: TxKind | str, moves: Sequence[Move], *, actor: Any = None, memo: 
 
     A replay with the same idempotency key returns the first transaction; the same key with other content
     raises IdempotencyConflict. A move that would take an account other than `issuance` below zero raises
-    InsufficientBalance and writes nothing. Flushes, never commits.
+    InsufficientBalance and writes nothing; one past MAX_COINS raises AmountOutOfRange. Coins credited to a volunteer
+    who owes a debt pay it first, in a second transaction posted here. Flushes, never commits.
     """
     kind = TxKind(kind).value
     net = _net(moves)
@@ -126,10 +144,37 @@ def post(kind: TxKind | str, moves: Sequence[Move], *, actor: Any = None, memo: 
         if idempotency_key is None or (done := _replay(idempotency_key, fingerprint)) is None:
             raise
         return done
-    except InsufficientBalance:
+    except (InsufficientBalance, AmountOutOfRange):
         _forget_balances(net)
         raise
+    if kind in DEBT_PAYING_KINDS:
+        for account, amount in net.values():
+            if amount > 0 and account.kind == AccountKind.VOLUNTEER:
+                _pay_debt(account, amount, tx, actor)
     return tx
+
+
+def add_debt(account: Account, coins: int) -> None:
+    """What a clawback could not take becomes the volunteer's debt (SPEC 2.3)."""
+    db.session.execute(update(Account).where(Account.id == account.id).values(debt=Account.debt + coins)
+                       .execution_options(synchronize_session=False))
+    db.session.expire(account, ["debt"])
+
+
+def _pay_debt(account: Account, received: int, tx: Transaction, actor: Any) -> None:
+    """Pay the account's debt from coins just credited by `tx`, as far as they go: a clawback to issuance, keyed by
+    `tx`, so a replay of `tx` (which returns before reaching here) or of this payment pays nothing twice. The
+    account's row is locked already: `tx` updated its balance."""
+    debt = db.session.scalar(select(Account.debt).where(Account.id == account.id))
+    pay = min(debt, received)
+    if pay <= 0:
+        return
+    db.session.execute(update(Account).where(Account.id == account.id, Account.debt >= pay)
+                       .values(debt=Account.debt - pay).execution_options(synchronize_session=False))
+    db.session.expire(account, ["debt"])
+    transfer(TxKind.CLAWBACK, account, system_account(SystemAccount.ISSUANCE), pay, actor=actor,
+             ref=(DEBT_REF, tx.id), memo=memos.write(memos.DEBT_PAID, coins=pay),
+             idempotency_key=f"debt:{tx.id}:{account.id}")
 
 
 def _forget_balances(net: dict[int, tuple[Account, int]]) -> None:
@@ -145,12 +190,15 @@ def _apply(account: Account, amount: int) -> tuple[int, int]:
         update(Account)
         .where(Account.id == account.id)
         .where(or_(Account.balance + amount >= 0, Account.system_code == SystemAccount.ISSUANCE.value))
+        .where(Account.balance + amount <= MAX_COINS, Account.balance + amount >= -MAX_COINS)
         .values(balance=Account.balance + amount, entry_count=Account.entry_count + 1)
         .returning(Account.balance, Account.entry_count)
         .execution_options(synchronize_session=False)
     )
     row = db.session.execute(stmt).one_or_none()
     if row is None:
+        if abs(db.session.scalar(select(Account.balance).where(Account.id == account.id)) + amount) > MAX_COINS:
+            raise AmountOutOfRange()
         raise InsufficientBalance()
     set_committed_value(account, "balance", row.balance)
     set_committed_value(account, "entry_count", row.entry_count)
@@ -187,7 +235,7 @@ def wallet_figures(account: Account | None) -> dict[str, int]:
     """balance, held (in escrow for outstanding holds), earned (issued net of clawbacks and adjustments),
     spent (holds whose reference was redeemed) and expired — all from the entries."""
     if account is None:
-        return {"balance": 0, "held": 0, "earned": 0, "spent": 0, "expired": 0}
+        return {"balance": 0, "held": 0, "earned": 0, "spent": 0, "expired": 0, "debt": 0}
     sums = sums_by_kind(account)
     redeemed = select(Transaction.id).where(Transaction.kind == TxKind.REDEEM,
                                             Transaction.ref_type == Hold.ref_type, Transaction.ref_id == Hold.ref_id)
@@ -196,7 +244,8 @@ def wallet_figures(account: Account | None) -> dict[str, int]:
         .where(Entry.account_id == account.id, Hold.kind == TxKind.HOLD, redeemed.exists())) or 0)
     held = -(sums.get(TxKind.HOLD, 0) + sums.get(TxKind.RELEASE, 0)) - spent
     return {"balance": account.balance, "held": held, "spent": spent, "expired": -sums.get(TxKind.EXPIRE, 0),
-            "earned": sums.get(TxKind.ISSUE, 0) + sums.get(TxKind.CLAWBACK, 0) + sums.get(TxKind.ADJUST, 0)}
+            "earned": sums.get(TxKind.ISSUE, 0) + sums.get(TxKind.CLAWBACK, 0) + sums.get(TxKind.ADJUST, 0),
+            "debt": account.debt}
 
 
 Hold = aliased(Transaction, name="hold")

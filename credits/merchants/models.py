@@ -9,7 +9,7 @@ from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Index, String, T
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from credits.auth.models import User
-from credits.extensions import db, sql_list
+from credits.extensions import Coins, db, sql_list
 from credits.timeutil import UTCDateTime, utcnow
 
 
@@ -54,7 +54,7 @@ class Service(db.Model):
     merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), index=True)
     name: Mapped[str] = mapped_column(String(100))
     description: Mapped[str] = mapped_column(Text, default="")
-    price: Mapped[int]
+    price: Mapped[int] = mapped_column(Coins)
     daily_quota: Mapped[int | None]
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -88,7 +88,7 @@ class Voucher(db.Model):
     volunteer_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     service_id: Mapped[int] = mapped_column(ForeignKey("merchant_services.id"))
     merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
-    coins: Mapped[int]
+    coins: Mapped[int] = mapped_column(Coins)
     status: Mapped[str] = mapped_column(String(12), default=VoucherStatus.ISSUED.value)
     day: Mapped[date] = mapped_column(Date)  # the local day it counts against the service's quota
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -115,7 +115,7 @@ class Settlement(db.Model):
     period_from: Mapped[datetime] = mapped_column(UTCDateTime)
     period_to: Mapped[datetime] = mapped_column(UTCDateTime)
     vouchers: Mapped[int]
-    coins: Mapped[int]
+    coins: Mapped[int] = mapped_column(Coins)
     lines: Mapped[list] = mapped_column(JSON)  # [{service_id, name, count, coins}]
     created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

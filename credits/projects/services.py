@@ -16,7 +16,7 @@ from credits.database import lock
 from credits.errors import DomainError, Forbidden, InvalidInput, InvalidState, NotFound
 from credits.extensions import db
 from credits.projects.models import Claim, ClaimStatus, Project, ProjectStatus
-from credits.settings.services import get_policy
+from credits.settings.services import get_policy, rule_problem
 from credits.timeutil import utcnow
 
 LIVE = (ClaimStatus.CONFIRMED.value, ClaimStatus.WAITLISTED.value)
@@ -106,6 +106,17 @@ def _check_period(starts_at: datetime, ends_at: datetime) -> None:
         raise InvalidInput(fields={"ends_at": [str(_l("结束时间必须晚于开始时间。"))]})
 
 
+def _check_bounds(project: Project, policy: dict[str, Any]) -> None:
+    """SPEC 2.3's bounds on what one coordinator can set up: a credit rule within the policy's rate and block, and
+    a start no more than `backdate_days` in the past (hours can only be recorded inside the project's period, so a
+    back-dated project is how time that was never served would be filed). Raises InvalidInput on the field."""
+    if problem := rule_problem(project.block_minutes, project.coins_per_block, policy):
+        field, message = problem
+        raise InvalidInput(fields={field: [message]})
+    if project.starts_at < utcnow() - timedelta(days=policy["backdate_days"]):
+        raise InvalidInput(fields={"starts_at": [str(_l("开始时间不能早于 %(n)s 天前。", n=policy["backdate_days"]))]})
+
+
 def create_project(data: dict[str, Any], *, actor: User) -> Project:
     """A draft project organised by the coordinator's organisation. Raises Forbidden, InvalidState."""
     if not actor.has_role(Role.COORDINATOR):
@@ -119,6 +130,7 @@ def create_project(data: dict[str, Any], *, actor: User) -> Project:
     values.update({k: v for k, v in data.items() if v is not None})
     project = Project(**values, organization_id=actor.organization_id, created_by_id=actor.id,
                       status=ProjectStatus.DRAFT)
+    _check_bounds(project, policy)
     db.session.add(project)
     db.session.flush()
     record_event("project.create", project, actor=actor, details={"title": project.title})
@@ -142,6 +154,8 @@ def update_project(project: Project, changes: dict[str, Any], *, actor: User) ->
     _check_period(changes.get("starts_at", project.starts_at), changes.get("ends_at", project.ends_at))
     for key, value in changes.items():
         setattr(project, key, value)
+    if {"starts_at", "block_minutes", "coins_per_block"} & set(changes):
+        _check_bounds(project, get_policy())
     db.session.flush()
     if project.status == ProjectStatus.PUBLISHED:
         _fill_places(project, actor=actor)
@@ -165,6 +179,7 @@ def publish(project: Project, *, actor: User, publish_at: datetime | None = None
         raise InvalidState(_l("只有草稿可以发布。"))
     if project.ends_at <= now:
         raise InvalidState(_l("项目已结束，不能发布。"))
+    _check_bounds(project, get_policy())  # the policy may have tightened since the draft was saved
     project.publish_at = publish_at or project.publish_at or now
     project.status = ProjectStatus.PUBLISHED
     db.session.flush()

@@ -76,7 +76,7 @@ def open_review(data):
 
 
 @blp.get("/reviews")
-@role_required(Role.COORDINATOR)
+@role_required(Role.COORDINATOR, Role.ADMIN)
 @blp.arguments(PageArgs, location="query")
 @blp.response(200, page_schema(ReviewOut))
 @blp.doc(security=BEARER)
@@ -85,7 +85,7 @@ def list_reviews(args):
 
 
 @blp.get("/reviews/<int:review_id>")
-@role_required(Role.COORDINATOR)
+@role_required(Role.COORDINATOR, Role.ADMIN)
 @blp.response(200, ReviewDetailOut)
 @blp.doc(security=BEARER)
 def get_review(review_id):
@@ -93,7 +93,7 @@ def get_review(review_id):
 
 
 @blp.post("/reviews/<int:review_id>/candidates")
-@role_required(Role.COORDINATOR)
+@role_required(Role.COORDINATOR, Role.ADMIN)
 @blp.arguments(ReviewCandidatesIn)
 @blp.response(200, ReviewDetailOut)
 @blp.doc(security=BEARER)
@@ -106,7 +106,7 @@ def add_candidates(data, review_id):
 
 
 @blp.delete("/reviews/<int:review_id>/candidates/<int:project_id>")
-@role_required(Role.COORDINATOR)
+@role_required(Role.COORDINATOR, Role.ADMIN)
 @blp.response(204)
 @blp.doc(security=BEARER)
 def remove_candidate(review_id, project_id):
@@ -116,7 +116,7 @@ def remove_candidate(review_id, project_id):
 
 
 @blp.post("/reviews/<int:review_id>/reviewers")
-@role_required(Role.COORDINATOR)
+@role_required(Role.COORDINATOR, Role.ADMIN)
 @blp.arguments(ReviewersIn)
 @blp.response(200, ReviewDetailOut)
 @blp.doc(security=BEARER)
@@ -145,7 +145,7 @@ def score(data, review_id, project_id):
 
 
 @blp.post("/reviews/<int:review_id>/close")
-@role_required(Role.COORDINATOR)
+@role_required(Role.COORDINATOR, Role.ADMIN)
 @blp.response(200, ReviewOut)
 @blp.doc(security=BEARER)
 def close_review(review_id):
@@ -155,7 +155,7 @@ def close_review(review_id):
 
 
 @blp.get("/reviews/<int:review_id>/ranking")
-@role_required(Role.COORDINATOR)
+@role_required(Role.COORDINATOR, Role.ADMIN)
 @blp.arguments(ReviewRankingArgs, location="query")
 @blp.response(200, ReviewRankingOut)
 @blp.doc(security=BEARER)

@@ -38,9 +38,20 @@ def require_coordinator(actor: User) -> None:
         raise Forbidden()
 
 
+def can_manage(review: Review, user: User) -> bool:
+    """A review is managed by the coordinator who opened it, and by admins (SPEC 2.6)."""
+    return user.id == review.created_by_id or user.has_role(Role.ADMIN)
+
+
+def _require_manager(review: Review, actor: User) -> None:
+    if not can_manage(review, actor):
+        raise Forbidden(_l("只有发起本次评审的协调员或管理员可以管理评审。"))
+
+
 def get_review(review_id: int, *, viewer: User) -> Review:
-    """A review, for coordinators. Raises Forbidden, NotFound."""
-    require_coordinator(viewer)
+    """A review, for coordinators and admins. Raises Forbidden, NotFound."""
+    if not viewer.has_role(Role.COORDINATOR, Role.ADMIN):
+        raise Forbidden()
     review = db.session.get(Review, review_id)
     if review is None:
         raise NotFound()
@@ -121,7 +132,7 @@ def add_candidates(review: Review, project_ids: Sequence[int], *, actor: User) -
     """Add projects as candidates, all or none; one already a candidate is left as it is. Only projects that
     started in the review's year and are neither draft nor cancelled qualify. Returns the candidates added.
     Raises Forbidden, InvalidInput (unknown ids), InvalidState (ineligible projects, review closed)."""
-    require_coordinator(actor)
+    _require_manager(review, actor)
     _require_open(review)
     projects = {p.id: p for p in db.session.scalars(select(Project).where(Project.id.in_(set(project_ids))))}
     _unknown(project_ids, set(projects), "project_ids")
@@ -145,7 +156,7 @@ def add_candidates(review: Review, project_ids: Sequence[int], *, actor: User) -
 
 def remove_candidate(review: Review, project_id: int, *, actor: User) -> None:
     """Take a project off the list, with the scores it had. Raises Forbidden, NotFound, InvalidState."""
-    require_coordinator(actor)
+    _require_manager(review, actor)
     _require_open(review)
     candidate = db.session.get(ReviewCandidate, (review.id, project_id))
     if candidate is None:
@@ -162,7 +173,7 @@ def remove_candidate(review: Review, project_id: int, *, actor: User) -> None:
 def invite_reviewers(review: Review, user_ids: Sequence[int], *, actor: User) -> list[ReviewReviewer]:
     """Invite coordinators to score, all or none; one already invited is left as it is. Returns those invited now.
     Raises Forbidden, InvalidInput (unknown ids), InvalidState (not an active coordinator, review closed)."""
-    require_coordinator(actor)
+    _require_manager(review, actor)
     _require_open(review)
     users = {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(set(user_ids))))}
     _unknown(user_ids, set(users), "user_ids")
@@ -210,7 +221,7 @@ def score(review: Review, project: Project, value: int, comment: str = "", *, re
 
 def close_review(review: Review, *, actor: User) -> Review:
     """Close the review: scores are final from now on. Raises Forbidden, InvalidState."""
-    require_coordinator(actor)
+    _require_manager(review, actor)
     _require_open(review)
     review.status = ReviewStatus.CLOSED
     review.closed_at = utcnow()

@@ -31,7 +31,7 @@ bp = Blueprint("reviews", __name__, template_folder="templates")
 
 
 @bp.route("/coordinate/reviews", methods=["GET", "POST"])
-@role_required(Role.COORDINATOR)
+@role_required(Role.COORDINATOR, Role.ADMIN)
 def reviews():
     """Every review, and the form to open one (this year by default)."""
     def create(data):
@@ -49,7 +49,7 @@ def reviews():
 
 def _review_context(review: Review) -> dict[str, Any]:
     is_open = review.status == ReviewStatus.OPEN
-    return {"review": review, "is_open": is_open,
+    return {"review": review, "is_open": is_open, "can_manage": services.can_manage(review, current_user),
             "rows": sorted(services.ranking(review), key=lambda row: row.project.id),
             "mine": services.scores_by(review, current_user),
             "is_reviewer": services.is_reviewer(review, current_user),
@@ -59,14 +59,14 @@ def _review_context(review: Review) -> dict[str, Any]:
 
 
 @bp.get("/coordinate/reviews/<int:review_id>")
-@role_required(Role.COORDINATOR)
+@role_required(Role.COORDINATOR, Role.ADMIN)
 def review(review_id: int):
     review = services.get_review(review_id, viewer=current_user)
     return render_template("reviews/review.html", errors={}, values={}, form=None, **_review_context(review))
 
 
 @bp.post("/coordinate/reviews/<int:review_id>/candidates")
-@role_required(Role.COORDINATOR)
+@role_required(Role.COORDINATOR, Role.ADMIN)
 def add_candidates(review_id: int):
     review = services.get_review(review_id, viewer=current_user)
 
@@ -80,7 +80,7 @@ def add_candidates(review_id: int):
 
 
 @bp.post("/coordinate/reviews/<int:review_id>/reviewers")
-@role_required(Role.COORDINATOR)
+@role_required(Role.COORDINATOR, Role.ADMIN)
 def invite_reviewers(review_id: int):
     review = services.get_review(review_id, viewer=current_user)
 
@@ -127,14 +127,14 @@ def _act(review_id: int, action, done: str):
 
 
 @bp.post("/coordinate/reviews/<int:review_id>/candidates/<int:project_id>/remove")
-@role_required(Role.COORDINATOR)
+@role_required(Role.COORDINATOR, Role.ADMIN)
 def remove_candidate(review_id: int, project_id: int):
     return _act(review_id, lambda review: services.remove_candidate(review, project_id, actor=current_user),
                 _("已移除该候选项目及其评分。"))
 
 
 @bp.post("/coordinate/reviews/<int:review_id>/close")
-@role_required(Role.COORDINATOR)
+@role_required(Role.COORDINATOR, Role.ADMIN)
 def close_review(review_id: int):
     return _act(review_id, lambda review: services.close_review(review, actor=current_user),
                 _("评审已结束，评分不再修改。"))

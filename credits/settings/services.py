@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy import select
 
 from credits.auth.audit import record_event
+from credits.auth.services import require_admin
 from credits.extensions import db
 from credits.fields import WholeNumber
 from credits.settings.models import PolicySetting
@@ -31,6 +32,29 @@ class PolicySchema(Schema):
                                 metadata={"label": _l("公益币有效期")})
     voucher_ttl_days = WholeNumber(load_default=7, validate=validate.Range(1, 365),
                                       metadata={"label": _l("兑换券有效天数")})
+    # SPEC 2.3 "No one person can mint": the bounds on what a coordinator alone can make a project or an approval
+    # issue. Only admins change policy, so only an admin raises them.
+    max_coins_per_hour = WholeNumber(load_default=10, validate=validate.Range(1, 1000),
+                                     metadata={"label": _l("项目发币规则上限（每小时最多公益币）")})
+    min_block_minutes = WholeNumber(load_default=15, validate=validate.Range(1, 24 * 60),
+                                    metadata={"label": _l("项目发币时段下限（分钟）")})
+    backdate_days = WholeNumber(load_default=7, validate=validate.Range(0, 366),
+                                metadata={"label": _l("项目开始时间最多可早于今天几天")})
+    manual_record_days = WholeNumber(load_default=30, validate=validate.Range(1, 366),
+                                     metadata={"label": _l("补录须在服务后几天内提交")})
+    second_approval_coins = WholeNumber(load_default=50, validate=validate.Range(1, 1_000_000),
+                                        metadata={"label": _l("单次发币超过多少需第二人复核")})
+    daily_issue_limit = WholeNumber(load_default=500, validate=validate.Range(1, 10_000_000),
+                                    metadata={"label": _l("每位协调员每天审核发币上限（超出需第二人复核）")})
+
+
+def rule_problem(block_minutes: int, coins_per_block: int, policy: dict[str, Any]) -> tuple[str, str] | None:
+    """Why a credit rule is outside the policy's bounds, as (field, message), or None when it is within them."""
+    if block_minutes < policy["min_block_minutes"]:
+        return "block_minutes", str(_l("发币时段不能短于 %(n)s 分钟。", n=policy["min_block_minutes"]))
+    if coins_per_block * 60 > policy["max_coins_per_hour"] * block_minutes:
+        return "coins_per_block", str(_l("发币规则不能超过每小时 %(n)s 个公益币。", n=policy["max_coins_per_hour"]))
+    return None
 
 
 def get_policy() -> dict[str, Any]:
@@ -44,8 +68,14 @@ def policy(key: str) -> Any:
 
 
 def update_policy(changes: dict[str, Any], *, actor) -> dict[str, Any]:
-    """Validate and store changed settings. Raises marshmallow.ValidationError."""
+    """Validate and store changed settings; admins only. Raises Forbidden, marshmallow.ValidationError."""
+    require_admin(actor)
     data = PolicySchema(partial=True).load(changes)
+    merged = {**get_policy(), **data}
+    # The default credit rule must itself be one a project may carry, whichever of the four settings changed.
+    if data and (problem := rule_problem(merged["block_minutes"], merged["coins_per_block"], merged)):
+        field, message = problem
+        raise ValidationError({field if field in data else next(iter(data)): [message]})
     for key, value in data.items():
         row = db.session.get(PolicySetting, key)
         if row is None:

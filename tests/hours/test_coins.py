@@ -31,6 +31,10 @@ def balance_of(user) -> int:
     return db.session.scalar(select(Account.balance).where(Account.user_id == user.id)) or 0
 
 
+def debt_of(user) -> int:
+    return db.session.scalar(select(Account.debt).where(Account.user_id == user.id)) or 0
+
+
 def spend(volunteer, amount: int, actor) -> None:
     """Take coins out of the volunteer's account (as an admin adjustment would), so that a later clawback finds
     less than it wants."""
@@ -69,18 +73,15 @@ def test_each_project_carries_its_own_rule(coordinator, volunteer):
     assert verify_ledger() == []
 
 
-def test_the_policy_gives_the_default_rule(coordinator, volunteer):
-    from credits.settings.services import update_policy
-
-    update_policy({"block_minutes": 45, "coins_per_block": 3}, actor=coordinator)
-    db.session.commit()
+def test_the_policy_gives_the_default_rule(coordinator, volunteer, set_policy):
+    set_policy(block_minutes=45, coins_per_block=3)
     project = started_project(coordinator)
     assert (project.block_minutes, project.coins_per_block) == (45, 3)
     claim = confirmed_claim(project, volunteer)
     assert approve(file(claim, volunteer, slot(3, 100)), coordinator) == 6
 
 
-def test_revocation_claws_back_up_to_the_balance_and_nets_the_rest(coordinator, volunteer):
+def test_revocation_claws_back_up_to_the_balance_and_the_rest_is_the_volunteers_debt(coordinator, volunteer):
     project = started_project(coordinator, block_minutes=60, coins_per_block=1)
     claim = confirmed_claim(project, volunteer)
     assert approve(file(claim, volunteer, slot(6, 60)), coordinator) == 1
@@ -91,16 +92,16 @@ def test_revocation_claws_back_up_to_the_balance_and_nets_the_rest(coordinator, 
 
     assert revoke(long, coordinator) == 1  # owed back 2, only 1 to take
     state = state_of(volunteer, project)
-    assert (state.approved_minutes, state.issued_net, balance_of(volunteer)) == (60, 2, 0)
-    assert state.issued_net - hours.earned_coins(state.approved_minutes, project) == 1  # the debt
+    assert (state.approved_minutes, state.issued_net, state.shortfall, balance_of(volunteer)) == (60, 2, 1, 0)
+    assert debt_of(volunteer) == 1
     assert verify_ledger() == []
 
-    assert approve(file(claim, volunteer, slot(4, 60)), coordinator) == 0  # earns 1, nets the debt
+    assert approve(file(claim, volunteer, slot(4, 60)), coordinator) == 1  # issued, and it pays the debt
     state = state_of(volunteer, project)
-    assert (state.approved_minutes, state.issued_net, balance_of(volunteer)) == (120, 2, 0)
+    assert (state.approved_minutes, state.issued_net, balance_of(volunteer), debt_of(volunteer)) == (120, 3, 0, 0)
     assert approve(file(claim, volunteer, slot(3, 60)), coordinator) == 1
     state = state_of(volunteer, project)
-    assert (state.approved_minutes, state.issued_net, balance_of(volunteer)) == (180, 3, 1)
+    assert (state.approved_minutes, state.issued_net, balance_of(volunteer)) == (180, 4, 1)
     assert verify_ledger() == []
 
 
@@ -116,17 +117,18 @@ def test_a_revocation_within_the_remainder_claws_back_nothing(coordinator, volun
     assert state_of(volunteer, project).issued_net == 1
 
 
-def test_clawback_debt_is_per_project(coordinator, volunteer):
+def test_the_debt_is_the_volunteers_and_hours_on_any_project_pay_it(coordinator, volunteer):
     first = started_project(coordinator, title="健康加油站")
     second = started_project(coordinator, title="敬老院陪伴")
     on_first, on_second = confirmed_claim(first, volunteer), confirmed_claim(second, volunteer)
     record = file(on_first, volunteer, slot(5, 180))
     approve(record, coordinator)
     spend(volunteer, 3, coordinator)
-    assert revoke(record, coordinator) == 0  # nothing to take: 3 coins of debt on the first project
-    assert approve(file(on_second, volunteer, slot(4, 120)), coordinator) == 2  # the second owes nothing back
-    assert state_of(volunteer, first).issued_net == 3
-    assert balance_of(volunteer) == 2
+    assert revoke(record, coordinator) == 0  # nothing to take: 3 coins of debt
+    assert debt_of(volunteer) == 3
+    assert approve(file(on_second, volunteer, slot(4, 120)), coordinator) == 2  # issued on the second project …
+    assert (balance_of(volunteer), debt_of(volunteer)) == (0, 1)  # … and taken for the debt at once
+    assert state_of(volunteer, first).shortfall == 3
     assert verify_ledger() == []
 
 
@@ -186,19 +188,22 @@ def test_wallet_and_history_match_the_ledger(coordinator, volunteer, client, tok
     approve(file(claim, volunteer, slot(3, 120)), coordinator)
 
     figures = wallet_figures(find_user_account(volunteer.id))
-    assert figures == {"balance": 1, "held": 0, "spent": 0, "expired": 0,
-                       "earned": 1 + 2 - 1 - 2 + 1}  # issues, clawback and the adjustment, net
+    # The revocation took 1 of the 2 it owed; the other was the debt, paid from the next approval.
+    assert figures == {"balance": 1, "held": 0, "spent": 0, "expired": 0, "debt": 0,
+                       "earned": 1 + 2 - 1 - 2 + 2 - 1}  # issues, clawbacks and the adjustment, net
     headers = token_for(volunteer)
     assert client.get("/api/v1/me/wallet", headers=headers).json == figures
 
     body = client.get("/api/v1/me/transactions?per_page=100", headers=headers).json
-    assert body["total"] == 5 and body["page"] == 1
+    assert body["total"] == 6 and body["page"] == 1
     assert [(t["kind"], t["amount"], t["balance_after"]) for t in body["items"]] == [
-        ("issue", 1, 1), ("clawback", -1, 0), ("adjust", -2, 1), ("issue", 2, 3), ("issue", 1, 1)]
-    assert body["items"][0]["memo"] == "健康加油站 满 3 小时"
+        ("clawback", -1, 1), ("issue", 2, 2), ("clawback", -1, 0), ("adjust", -2, 1), ("issue", 2, 3),
+        ("issue", 1, 1)]
+    assert body["items"][0]["memo"] == "抵扣欠币 1 个"
+    assert body["items"][1]["memo"] == "健康加油站 满 3 小时"
     assert body["items"][0]["created_at"].endswith("+08:00")
     page = client.get("/api/v1/me/transactions?per_page=2&page=3", headers=headers).json
-    assert (page["total"], len(page["items"]), page["items"][0]["kind"]) == (5, 1, "issue")
+    assert [item["kind"] for item in page["items"]] == ["issue", "issue"] and page["total"] == 6
 
 
 def test_approved_hours_and_star_level_follow_approvals_and_revocations(coordinator, volunteer, client,
@@ -242,23 +247,34 @@ class Model:
         self.projects = projects
         self.minutes: dict[tuple[int, int], int] = {}
         self.issued: dict[tuple[int, int], int] = {}
+        self.shortfall: dict[tuple[int, int], int] = {}
         self.balance = [0] * VOLUNTEERS
+        self.debt = [0] * VOLUNTEERS
 
     def change(self, v: int, p: int, minutes: int) -> int:
         key = (v, p)
         self.minutes[key] = self.minutes.get(key, 0) + minutes
         block, per = RULES[p]
-        delta = self.minutes[key] // block * per - self.issued.get(key, 0)
-        moved = delta if delta > 0 else -min(-delta, self.balance[v])
-        self.issued[key] = self.issued.get(key, 0) + moved
-        self.balance[v] += moved
-        return moved
+        delta = self.minutes[key] // block * per - (self.issued.get(key, 0) - self.shortfall.get(key, 0))
+        if delta > 0:  # issued, and the debt paid from it first
+            self.issued[key] = self.issued.get(key, 0) + delta
+            paid = min(self.debt[v], delta)
+            self.balance[v] += delta - paid
+            self.debt[v] -= paid
+            return delta
+        claw = min(-delta, self.balance[v])
+        self.issued[key] = self.issued.get(key, 0) - claw
+        self.shortfall[key] = self.shortfall.get(key, 0) + (-delta - claw)
+        self.debt[v] += -delta - claw
+        self.balance[v] -= claw
+        return -claw
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                   HealthCheck.too_slow])
 @given(project_count=st.integers(2, 3), steps=st.lists(operation, min_size=1, max_size=14))
-def test_issued_net_is_always_earned_plus_outstanding_debt(app, make_org, make_user, project_count, steps):
+def test_issued_net_less_the_shortfall_is_always_earned_and_the_debt_is_what_is_unpaid(app, make_org, make_user,
+                                                                                      project_count, steps):
     org = make_org()
     coordinator = make_user("coordinator", organization=org)
     volunteers = [make_user("volunteer") for _ in range(VOLUNTEERS)]
@@ -293,14 +309,15 @@ def test_issued_net_is_always_earned_plus_outstanding_debt(app, make_org, make_u
                 continue
             db.session.refresh(state)
             earned = hours.earned_coins(state.approved_minutes, projects[p])
-            debt = state.issued_net - earned
             assert state.approved_minutes == model.minutes[(v, p)]
-            assert state.issued_net == model.issued[(v, p)] == earned + debt
-            assert debt >= 0 and state.issued_net >= earned
-            if debt:
-                event("clawback debt outstanding")
+            assert state.issued_net == model.issued[(v, p)]
+            assert state.shortfall == model.shortfall.get((v, p), 0)
+            assert state.issued_net - state.shortfall == earned
         for v, volunteer in enumerate(volunteers):
             assert balance_of(volunteer) == model.balance[v] >= 0
+            assert debt_of(volunteer) == model.debt[v] >= 0
+            if model.debt[v]:
+                event("debt outstanding")
             minutes = db.session.scalar(select(User.approved_minutes).where(User.id == volunteer.id))
             assert minutes == sum(m for (w, _), m in model.minutes.items() if w == v)
         assert db.session.scalar(select(func.count()).select_from(Account).where(

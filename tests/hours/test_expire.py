@@ -14,7 +14,6 @@ from credits.hours.models import ServiceRecord
 from credits.ledger.models import Account, SystemAccount, Transaction, TxKind
 from credits.ledger.services import find_user_account, system_account, transfer, user_account, wallet_figures
 from credits.ledger.verify import verify_ledger
-from credits.settings.services import update_policy
 from credits.timeutil import local_zone, utcnow
 from tests.hours.helpers import Clock, approve, confirmed_claim, file, ledger_dated, slot, started_project
 
@@ -25,9 +24,8 @@ def claim(coordinator, volunteer):
 
 
 @pytest.fixture
-def expiring(coordinator):
-    update_policy({"coin_expiry": "end_of_next_year"}, actor=coordinator)
-    db.session.commit()
+def expiring(set_policy):
+    set_policy(coin_expiry="end_of_next_year")
 
 
 def year() -> int:

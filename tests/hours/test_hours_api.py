@@ -329,13 +329,13 @@ def test_bulk_review(client, filed, as_coordinator, make_user, org, project, tok
 
 def test_wallet_and_transactions(client, filed, as_coordinator, as_volunteer, make_user, token_for):
     assert client.get(f"{API}/me/wallet", headers=as_volunteer).json == {
-        "balance": 0, "held": 0, "earned": 0, "spent": 0, "expired": 0}
+        "balance": 0, "held": 0, "earned": 0, "spent": 0, "expired": 0, "debt": 0}
     empty = client.get(f"{API}/me/transactions", headers=as_volunteer).json
     assert empty == {"items": [], "page": 1, "per_page": 20, "total": 0}
     for days in (5, 4, 3):
         client.post(f"{API}/hours/{filed(days, 60)['id']}/approve", headers=as_coordinator)
     assert client.get(f"{API}/me/wallet", headers=as_volunteer).json == {
-        "balance": 3, "held": 0, "earned": 3, "spent": 0, "expired": 0}
+        "balance": 3, "held": 0, "earned": 3, "spent": 0, "expired": 0, "debt": 0}
     page = client.get(f"{API}/me/transactions?per_page=2", headers=as_volunteer).json
     assert (page["total"], page["per_page"], len(page["items"])) == (3, 2, 2)
     item = page["items"][0]

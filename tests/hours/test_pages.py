@@ -15,6 +15,7 @@ from credits.hours.models import Certificate, RecordStatus, ServiceRecord
 from credits.projects import services as projects
 from credits.timeutil import local_zone, utcnow
 from tests.conftest import csrf_token
+from tests.hours.helpers import allow_history
 
 
 @pytest.fixture
@@ -34,6 +35,7 @@ def volunteer(make_user, org):
 
 def started_project(coordinator, *, title="健康加油站", days_ago=10):
     """A published project that began `days_ago` days ago and ends tomorrow."""
+    allow_history(days_ago)
     now = utcnow()
     project = projects.create_project({"title": title, "category": "健康服务", "location": "镇卫生院",
                                        "starts_at": now - timedelta(days=days_ago), "ends_at": now + timedelta(days=1),

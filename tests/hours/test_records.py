@@ -15,7 +15,6 @@ from credits.hours.models import RecordSource, RecordStatus, ServiceRecord
 from credits.ledger.verify import verify_ledger
 from credits.projects import services as projects
 from credits.projects.models import Claim, ClaimStatus
-from credits.settings.services import update_policy
 from credits.timeutil import utcnow
 from tests.hours.helpers import (
     Clock,
@@ -258,9 +257,8 @@ def test_checking_in_twice_is_refused(claim, volunteer, project, clock):
     assert record_count() == 1
 
 
-def test_check_in_records_wait_for_review_when_auto_approval_is_off(claim, volunteer, coordinator, project, clock):
-    update_policy({"auto_approve_checkin": False}, actor=coordinator)
-    db.session.commit()
+def test_check_in_records_wait_for_review_when_auto_approval_is_off(claim, volunteer, project, clock, set_policy):
+    set_policy(auto_approve_checkin=False)
     hours.check_in(claim, clock.code(project), volunteer=volunteer)
     clock.advance(hours=2)
     record, coins = hours.check_out(claim, clock.code(project), volunteer=volunteer)

@@ -10,7 +10,8 @@ from flask_babel import force_locale
 from credits.ledger import memos
 from tests.web.test_translations import CJK
 
-VALUES = {"project": "Project-A", "hours": "1.5", "year": "2025", "service": "Shop-B Wash", "merchant": "Shop-B"}
+VALUES = {"project": "Project-A", "hours": "1.5", "year": "2025", "service": "Shop-B Wash", "merchant": "Shop-B",
+          "coins": "17"}
 
 
 @pytest.mark.parametrize("template", memos.TEMPLATES)

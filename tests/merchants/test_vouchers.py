@@ -393,7 +393,7 @@ def test_wallet_figures_follow_holds_redemptions_and_releases(funded, service, s
     def figures():
         return wallet_figures(find_user_account(funded.id))
 
-    assert figures() | {"earned": 0} == {"balance": 10, "held": 0, "spent": 0, "expired": 0, "earned": 0}
+    assert figures() | {"earned": 0} == {"balance": 10, "held": 0, "spent": 0, "expired": 0, "earned": 0, "debt": 0}
     first, second, third = take(service, funded), take(service, funded), take(service, funded)
     assert (figures()["balance"], figures()["held"], figures()["spent"]) == (1, 9, 0)
     redeem(first, staff)

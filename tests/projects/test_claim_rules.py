@@ -12,7 +12,6 @@ from credits.errors import DomainError
 from credits.extensions import db
 from credits.projects import services
 from credits.projects.models import Claim, ClaimStatus, Project, ProjectStatus
-from credits.settings.services import update_policy
 from credits.timeutil import utcnow
 
 
@@ -221,9 +220,8 @@ def test_waitlisted_and_cancelled_claims_do_not_count_toward_the_claim_limit(ope
     assert refused(services.claim, open_project(), volunteer=a).code == "claim_limit"
 
 
-def test_claim_limit_follows_the_policy(open_project, volunteers, coordinator):
-    update_policy({"max_active_claims": 1}, actor=coordinator)
-    db.session.commit()
+def test_claim_limit_follows_the_policy(open_project, volunteers, set_policy):
+    set_policy(max_active_claims=1)
     (a,) = volunteers(1)
     claim(open_project(), a)
 
@@ -469,9 +467,8 @@ def test_a_further_no_show_does_not_lift_a_running_suspension(no_shows, open_pro
     assert refused(services.claim, open_project(), volunteer=a).code == "suspended"
 
 
-def test_no_show_limit_follows_the_policy(no_shows, open_project, volunteers, coordinator):
-    update_policy({"no_show_limit": 1}, actor=coordinator)
-    db.session.commit()
+def test_no_show_limit_follows_the_policy(no_shows, open_project, volunteers, set_policy):
+    set_policy(no_show_limit=1)
     (a,) = volunteers(1)
     no_shows(a, [3])
 

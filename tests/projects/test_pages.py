@@ -200,11 +200,9 @@ def test_refused_claims_are_friendly_flashes_not_error_pages(client, login, make
     assert len(claims_of(mine.id)) == 1
 
 
-def test_claim_limit_and_closed_projects_are_explained(client, login, volunteer, make_project, coordinator):
-    from credits.settings.services import update_policy
-
-    update_policy({"max_active_claims": 1}, actor=coordinator)
-    db.session.commit()
+def test_claim_limit_and_closed_projects_are_explained(client, login, volunteer, make_project, coordinator,
+                                                      set_policy):
+    set_policy(max_active_claims=1)
     first, second = make_project(title="第一个"), make_project(title="第二个")
     closed = make_project(title="已关闭的")
     services.close(closed, actor=coordinator)

@@ -12,6 +12,7 @@ from credits.auth.models import AuditEvent
 from credits.errors import Forbidden, InvalidInput, InvalidState, NotFound
 from credits.extensions import db
 from credits.projects import services as projects
+from credits.projects.models import Project
 from credits.reviews import services as reviews
 from credits.reviews.models import ReviewScore
 from credits.timeutil import local_zone, utcnow
@@ -48,10 +49,13 @@ def test_the_year_is_the_towns_local_year(coordinator):
     made = {}
     for title, start in (("新年义诊", datetime(2026, 1, 1, 0, 30, tzinfo=local_zone())),
                          ("除夕守岁", datetime(2025, 12, 31, 23, 30, tzinfo=local_zone()))):
-        project = projects.create_project({"title": title, "category": "健康", "location": "镇卫生院",
-                                           "starts_at": start, "ends_at": start + timedelta(hours=2),
-                                           "capacity": 5}, actor=coordinator)
-        project.status = "closed"  # held long ago: publishing it now would be refused
+        # Held long ago: creating it now would be refused as back-dated, so it is stored as the past left it.
+        project = Project(title=title, category="健康", location="镇卫生院", starts_at=start,
+                          ends_at=start + timedelta(hours=2), capacity=5, waitlist_capacity=5, block_minutes=60,
+                          coins_per_block=1, organization_id=coordinator.organization_id,
+                          created_by_id=coordinator.id, status="closed")
+        db.session.add(project)
+        db.session.flush()
         made[title] = project.id
     db.session.commit()
     for year, title in ((2026, "新年义诊"), (2025, "除夕守岁")):
