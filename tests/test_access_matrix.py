@@ -4,7 +4,8 @@ To add a route, add its row to ROUTES: the expected status per actor and, where 
 body (so the status shows authorization, not validation). A route that names an object in its path
 (`<project_id>`, `<claim_id>`, …) needs a builder in PATH_OBJECTS that creates the object the path points at.
 Objects belong to `volunteer`, to the `coordinator`'s organisation (who also opened the review) or to `merchant`'s
-shop, so the `other_…` actors are the ones probing for IDOR. A route in the app without a row, or a row without a route, fails
+shop, so the `other_…` actors are the ones probing for IDOR. A route in the app without a row, or a row without a
+route, fails
 `test_every_api_route_has_a_row_and_every_row_a_route`.
 """
 

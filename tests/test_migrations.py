@@ -115,3 +115,45 @@ def test_postgresql_database_downgrades_to_base_and_upgrades_again(app):
     assert schema_differences() == []
     assert ledger_triggers() == EXPECTED_TRIGGERS["postgresql"]
     assert current_revision() == head_revision()
+
+
+def test_the_issuance_integrity_migration_upgrades_a_database_holding_data(app, coordinator, volunteer):
+    """Revision 38b13ffec645 on a database with coins in it: a clawback the old rule left as issued_net above what
+    the minutes earn becomes the volunteer's debt (less what was already paid), and the ledger verifies."""
+    from credits.hours import services as hours
+    from credits.ledger.models import Account, SystemAccount, TxKind
+    from credits.ledger.services import system_account, transfer, user_account
+    from credits.ledger.verify import verify_ledger
+    from tests.hours.helpers import approve, confirmed_claim, file, revoke, slot, started_project
+
+    claim = confirmed_claim(started_project(coordinator, days_ago=5), volunteer)
+    kept, revoked = file(claim, volunteer, slot(3, 120)), file(claim, volunteer, slot(2, 60))
+    approve(kept, coordinator), approve(revoked, coordinator)
+    transfer(TxKind.ADJUST, user_account(volunteer.id), system_account(SystemAccount.ISSUANCE), 3, memo="spent")
+    db.session.commit()
+    revoke(revoked, coordinator)  # nothing left to take: 1 coin owed
+    later = file(claim, volunteer, slot(1, 60))
+    hours.approve(later, reviewer=coordinator)  # issues 1, which pays the debt
+    db.session.commit()
+    second = confirmed_claim(started_project(coordinator, title="敬老院陪伴", days_ago=5), volunteer)
+    on_second = file(second, volunteer, slot(1, 120, hour=14))
+    approve(on_second, coordinator)
+    transfer(TxKind.ADJUST, user_account(volunteer.id), system_account(SystemAccount.ISSUANCE), 2, memo="spent")
+    db.session.commit()
+    revoke(on_second, coordinator)  # 2 owed, unpaid
+    account_id = user_account(volunteer.id).id
+    db.session.commit()
+    assert db.session.get(Account, account_id).debt == 2
+    db.session.remove()
+
+    downgrade(revision="a772346efc79")
+    try:
+        with db.engine.connect() as conn:
+            assert "debt" not in {c["name"] for c in inspect(conn).get_columns("accounts")}
+    finally:
+        upgrade()
+    assert db.session.get(Account, account_id).debt == 2
+    assert verify_ledger() == []
+    if db.engine.dialect.name == "postgresql":
+        types = {c["name"]: str(c["type"]) for c in inspect(db.engine).get_columns("ledger_entries")}
+        assert types["amount"] == types["balance_after"] == "BIGINT"

@@ -25,7 +25,7 @@ CANCELLED = N_("兑换券取消，退回公益币")
 LAPSED = N_("兑换券过期，退回公益币")
 REDEEMED = N_("%(service)s 兑换")
 SETTLED = N_("%(merchant)s 结算")
-DEBT_PAID = N_("抵扣欠币 %(coins)s 个")
+DEBT_PAID = N_("抵扣欠币 %(coins)s 枚")
 TEMPLATES = (ISSUED, CLAWED_BACK, EXPIRED, HELD, CANCELLED, LAPSED, REDEEMED, SETTLED, DEBT_PAID)
 
 _PATTERNS = [(re.compile("^" + re.sub(r"%\\\((\w+)\\\)s", r"(?P<\1>.+)", re.escape(template)) + "$", re.S), template)

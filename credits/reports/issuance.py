@@ -143,7 +143,8 @@ def approved_by_creator(start: datetime, end: datetime, policy: dict[str, Any]) 
 
 def account_bursts(start: datetime, end: datetime, policy: dict[str, Any]) -> Select:
     """Projects claimed in the period by at least BURST_ACCOUNTS accounts opened within a day before their claim."""
-    fresh = and_(User.created_at > Claim.created_at - BURST_WINDOW, User.created_at <= Claim.created_at)
+    age = _days_between(User.created_at, Claim.created_at)
+    fresh = and_(age >= 0, age < BURST_WINDOW / timedelta(days=1))
     return (select(Project.id, Project.title, func.count(Claim.id), func.min(Claim.created_at))
             .join(Claim, Claim.project_id == Project.id).join(User, User.id == Claim.volunteer_id)
             .where(Claim.created_at >= start, Claim.created_at < end, fresh)

@@ -53,7 +53,7 @@ def rule_problem(block_minutes: int, coins_per_block: int, policy: dict[str, Any
     if block_minutes < policy["min_block_minutes"]:
         return "block_minutes", str(_l("发币时段不能短于 %(n)s 分钟。", n=policy["min_block_minutes"]))
     if coins_per_block * 60 > policy["max_coins_per_hour"] * block_minutes:
-        return "coins_per_block", str(_l("发币规则不能超过每小时 %(n)s 个公益币。", n=policy["max_coins_per_hour"]))
+        return "coins_per_block", str(_l("发币规则不能超过每小时 %(n)s 枚公益币。", n=policy["max_coins_per_hour"]))
     return None
 
 

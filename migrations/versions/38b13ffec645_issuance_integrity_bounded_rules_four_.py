@@ -74,8 +74,12 @@ def upgrade():
     op.execute(f"UPDATE credit_states SET shortfall = issued_net - (SELECT {earned} FROM projects p "
                f"WHERE p.id = credit_states.project_id) "
                f"WHERE issued_net > (SELECT {earned} FROM projects p WHERE p.id = credit_states.project_id)")
+    # Less any debt payments already posted (a database that went down this revision and up again has them).
     op.execute("UPDATE accounts SET debt = (SELECT COALESCE(SUM(cs.shortfall), 0) FROM credit_states cs "
-               "WHERE cs.volunteer_id = accounts.user_id) WHERE kind = 'volunteer'")
+               "WHERE cs.volunteer_id = accounts.user_id) + (SELECT COALESCE(SUM(e.amount), 0) "
+               "FROM ledger_entries e JOIN ledger_transactions t ON t.id = e.transaction_id "
+               "WHERE e.account_id = accounts.id AND t.kind = 'clawback' AND t.ref_type = 'debt') "
+               "WHERE kind = 'volunteer'")
     if not _sqlite():
         op.alter_column("accounts", "debt", server_default=None)
         op.alter_column("credit_states", "shortfall", server_default=None)

@@ -21,7 +21,9 @@ from tests.conftest import csrf_token
 PASSWORD = "password123"
 ADDRESS = "198.51.100.23"
 POLICY = {"max_active_claims": "5", "no_show_limit": "4", "auto_approve_checkin": "on", "block_minutes": "30",
-          "coins_per_block": "2", "coin_expiry": "end_of_next_year", "voucher_ttl_days": "14"}
+          "coins_per_block": "2", "coin_expiry": "end_of_next_year", "voucher_ttl_days": "14",
+          "max_coins_per_hour": "8", "min_block_minutes": "30", "backdate_days": "3", "manual_record_days": "20",
+          "second_approval_coins": "40", "daily_issue_limit": "400"}
 
 
 @pytest.fixture
@@ -298,7 +300,9 @@ def test_admin_saves_policy_settings(admin_client, admin):
     assert response.status_code == 302
     assert get_policy() == {"max_active_claims": 5, "no_show_limit": 4, "auto_approve_checkin": True,
                             "block_minutes": 30, "coins_per_block": 2, "coin_expiry": "end_of_next_year",
-                            "voucher_ttl_days": 14}
+                            "voucher_ttl_days": 14, "max_coins_per_hour": 8, "min_block_minutes": 30,
+                            "backdate_days": 3, "manual_record_days": 20, "second_approval_coins": 40,
+                            "daily_issue_limit": 400}
     event = assert_audited("policy.update", admin)
     assert event.details["max_active_claims"] == 5
     assert db.session.get(PolicySetting, "max_active_claims").updated_by_id == admin.id
@@ -313,7 +317,11 @@ def test_an_unticked_switch_turns_the_setting_off(admin_client):
 @pytest.mark.parametrize(("field", "value"), [
     ("max_active_claims", "0"), ("max_active_claims", "51"), ("no_show_limit", "0"), ("block_minutes", "0"),
     ("block_minutes", "1441"), ("coins_per_block", "-1"), ("voucher_ttl_days", "366"),
-    ("coin_expiry", "forever"), ("voucher_ttl_days", "seven"),
+    ("coin_expiry", "forever"), ("voucher_ttl_days", "seven"), ("max_coins_per_hour", "0"),
+    ("min_block_minutes", "0"), ("backdate_days", "-1"), ("manual_record_days", "0"),
+    ("second_approval_coins", "0"), ("daily_issue_limit", "0"),
+    ("coins_per_block", "5"),  # 10 an hour on 30-minute blocks: past the form's own maximum of 8
+    ("block_minutes", "20"),  # shorter than the form's own minimum block of 30
 ])
 def test_out_of_range_policy_values_are_refused_with_422_and_nothing_is_stored(admin_client, field, value):
     response = post_form(admin_client, "/admin/policy", {**POLICY, field: value})

@@ -199,7 +199,7 @@ def test_wallet_and_history_match_the_ledger(coordinator, volunteer, client, tok
     assert [(t["kind"], t["amount"], t["balance_after"]) for t in body["items"]] == [
         ("clawback", -1, 1), ("issue", 2, 2), ("clawback", -1, 0), ("adjust", -2, 1), ("issue", 2, 3),
         ("issue", 1, 1)]
-    assert body["items"][0]["memo"] == "抵扣欠币 1 个"
+    assert body["items"][0]["memo"] == "抵扣欠币 1 枚"
     assert body["items"][1]["memo"] == "健康加油站 满 3 小时"
     assert body["items"][0]["created_at"].endswith("+08:00")
     page = client.get("/api/v1/me/transactions?per_page=2&page=3", headers=headers).json

@@ -242,3 +242,33 @@ def test_every_change_is_audited(review, health, judge, coordinator):
             "review.close"} <= actions
     assert db.session.scalar(select(func.count()).select_from(AuditEvent)
                              .where(AuditEvent.action == "review.close")) == 1
+
+
+def test_another_coordinator_cannot_take_over_a_review(review, health, make_user, make_org, judge):
+    """The takeover the review found: a coordinator who did not open the review inviting themselves, scoring,
+    removing candidates and closing it. Each is refused and changes nothing."""
+    intruder = make_user("coordinator", name="外来者", organization=make_org("别的组织"))
+    for attempt in (lambda: reviews.invite_reviewers(review, [intruder.id], actor=intruder),
+                    lambda: reviews.score(review, health, 100, reviewer=intruder),
+                    lambda: reviews.add_candidates(review, [health.id], actor=intruder),
+                    lambda: reviews.remove_candidate(review, health.id, actor=intruder),
+                    lambda: reviews.close_review(review, actor=intruder),
+                    lambda: reviews.close_review(review, actor=judge)):  # invited to score, not to manage
+        with pytest.raises(Forbidden):
+            attempt()
+        db.session.rollback()
+    assert review.status == "open"
+    assert not reviews.is_reviewer(review, intruder)
+    assert reviews.review_candidates(review) == [health]
+    assert scores_of(review) == []
+
+
+def test_an_admin_manages_any_review_and_each_change_is_audited(review, health, make_user, judge):
+    admin = make_user("admin", name="管理员")
+    reviews.remove_candidate(review, health.id, actor=admin)
+    reviews.close_review(review, actor=admin)
+    db.session.commit()
+    events = db.session.execute(select(AuditEvent.action, AuditEvent.actor_id)
+                                .where(AuditEvent.object_type == "reviews", AuditEvent.actor_id == admin.id)
+                                .order_by(AuditEvent.id)).all()
+    assert events == [("review.remove_candidate", admin.id), ("review.close", admin.id)]
