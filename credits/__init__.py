@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 
 from flask import Flask, abort, g, has_request_context, request, session
@@ -13,6 +14,7 @@ from credits.database import configure_engine, end_session, retrying
 from credits.errors import register_errorhandlers
 from credits.extensions import api, babel, csrf, db, limiter, login_manager, migrate
 from credits.fields import MAX_ID
+from credits.gate import register_gate
 
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -41,6 +43,7 @@ def create_app(config: type[Config] | None = None, overrides: Mapping | None = N
     register_blueprints(app)
     register_id_range(app)
     register_errorhandlers(app)
+    register_gate(app)
     register_security(app)
     register_commands(app)
     register_ledger_checks(app)
@@ -48,7 +51,36 @@ def create_app(config: type[Config] | None = None, overrides: Mapping | None = N
     return app
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _escaped(value):
+    if isinstance(value, str) and _CONTROL.search(value):
+        return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", value)
+    return value
+
+
+def _escaping_record_factory(factory):
+    """Log records whose arguments (a request path, a phone, a name: anything a client sends) have their control
+    characters escaped, so that a newline in a URL cannot forge a log line. The format string and the traceback are
+    the program's own and stay as they are."""
+    if getattr(factory, "escapes_controls", False):
+        return factory
+
+    def make_record(*args, **kwargs):
+        record = factory(*args, **kwargs)
+        if isinstance(record.args, tuple):
+            record.args = tuple(_escaped(arg) for arg in record.args)
+        elif isinstance(record.args, Mapping):
+            record.args = {key: _escaped(value) for key, value in record.args.items()}
+        return record
+
+    make_record.escapes_controls = True
+    return make_record
+
+
 def register_logging(app: Flask) -> None:
+    logging.setLogRecordFactory(_escaping_record_factory(logging.getLogRecordFactory()))
     if not app.debug and not app.testing:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 

@@ -64,7 +64,12 @@ class Config:
     # Redis away: count in each process's memory until it answers again (checked with backoff), rather than
     # answer 500 to every sign-in, claim and redemption. The limits hold per worker meanwhile, so they are looser.
     RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
-    LOGIN_FAILURE_LIMIT = "5 per 15 minutes"
+    # Failed sign-ins (credits/auth/throttle.py): per address; per address and phone, over a day; per phone from
+    # browsers its owner has not signed in from.
+    LOGIN_ADDRESS_LIMIT = "5 per 15 minutes"
+    LOGIN_ACCOUNT_LIMIT = "10 per day"
+    LOGIN_PHONE_LIMIT = "20 per hour"
+    REGISTER_RATE_LIMIT = "10 per hour"
     CLAIM_RATE_LIMIT = "20 per minute"
     CHECKIN_RATE_LIMIT = "10 per minute"
     REDEEM_RATE_LIMIT = "30 per minute"

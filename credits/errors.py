@@ -55,6 +55,10 @@ class InvalidInput(DomainError):
 class RateLimited(DomainError):
     code, status, message = "rate_limited", 429, _l("操作过于频繁，请稍后再试。")
 
+    def __init__(self, message: Any = None, *, retry_after: int | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
 
 class InvalidState(DomainError):
     code, status = "invalid_state", 409
@@ -152,7 +156,10 @@ def error_response(status: int, code: str, message: str, fields: dict | None = N
 
 def handle_domain_error(exc: DomainError):
     rollback()
-    return error_response(exc.status, exc.code, str(exc.message), exc.fields, exc.details)
+    response = error_response(exc.status, exc.code, str(exc.message), exc.fields, exc.details)
+    if getattr(exc, "retry_after", None):
+        return *response, {"Retry-After": str(exc.retry_after)}
+    return response
 
 
 def handle_validation_error(exc: ValidationError):

@@ -50,6 +50,40 @@ def _make_app(url: str, **overrides):
 
 
 @pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    """A redis-server of the test session's own, on a free port: the rate limits' real store, where an increment
+    is atomic (limits' in-memory store returns a count read after its lock is released, so racers there can all
+    see each other's increments). Skips without redis-server, unless CI or CREDITS_E2E_REQUIRED is set."""
+    import socket
+    import subprocess
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        if any(os.environ.get(flag, "").strip().lower() not in ("", "0", "false", "no")
+               for flag in ("CI", "CREDITS_E2E_REQUIRED")):
+            pytest.fail("redis-server is not installed (apt-get install redis-server)")
+        pytest.skip("redis-server is not installed")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    workdir = tmp_path_factory.mktemp("redis")
+    server = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+                               "no", "--dir", str(workdir)], stdout=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    import redis
+
+    for _ in range(100):
+        try:
+            redis.Redis.from_url(url).ping()
+            break
+        except redis.exceptions.ConnectionError:
+            time.sleep(0.05)
+    yield url
+    server.terminate()
+    server.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
 def _migrated(tmp_path_factory):
     """Migrate once per session: a template SQLite file to copy, or the PostgreSQL test database."""
     if PG_URL:

@@ -11,7 +11,7 @@ from credits.auth import services
 from credits.auth.models import Organization
 from credits.auth.permissions import BEARER, login_required
 from credits.auth.schemas import MeOut, OrganizationOut, PasswordChangeIn, RegisterIn, TokenIn, TokenOut
-from credits.auth.throttle import login_throttled
+from credits.auth.throttle import login_throttled, registration_limited, remember_device
 from credits.extensions import db
 from credits.pagination import PageArgs, page_schema, paginate
 
@@ -19,6 +19,7 @@ blp = Blueprint("auth_api", __name__, description="Accounts, tokens and organisa
 
 
 @blp.post("/auth/register")
+@registration_limited
 @blp.arguments(RegisterIn)
 @blp.response(201, MeOut)
 def register(data):
@@ -41,6 +42,7 @@ def create_token(data):
         raise
     raw, token = services.issue_token(user)
     db.session.commit()
+    remember_device(user.phone)
     return {"token": raw, "expires_at": token.expires_at, "user": user}
 
 

@@ -1,35 +1,150 @@
-"""Rate limits: sign-in throttling (5 failures in 15 minutes per phone and per address, shared by the sign-in page
-and the token endpoint; only failed attempts count: views set g.login_failed) and per-user limits on actions that
-bots or guessing would abuse."""
+"""Rate limits: sign-in throttling, registration per address, and per-user limits on actions that bots or guessing
+would abuse.
+
+Sign-in attempts are counted before the password is checked, atomically (the limiter's test-and-increment), so
+sixty at once cannot all be checked against a limit of five; an attempt that did not fail (a success, or input
+refused before any password was compared) is given back afterwards. Three limits, shared by the sign-in page and
+the token endpoint:
+- per address, strict: LOGIN_ADDRESS_LIMIT (5 in 15 minutes) whatever the phones;
+- per address and phone, over a longer window: LOGIN_ACCOUNT_LIMIT (10 a day), so that one address cannot keep
+  guessing one phone's password a window at a time;
+- per phone from anywhere: LOGIN_PHONE_LIMIT (20 an hour), slowing guessers spread over many addresses. A browser
+  the phone's owner has signed in from before carries a signed device cookie naming the phone, and is exempt: a
+  stranger's wrong guesses cannot lock the owner out of their own phone (OWASP's device-cookie defence)."""
 
 from __future__ import annotations
 
-from flask import current_app, g, request
+import functools
+import hashlib
+import logging
+import math
+import time
+
+from flask import after_this_request, current_app, g, request
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
+from itsdangerous import BadSignature, URLSafeSerializer
+from limits import RateLimitItem, parse
+from limits.storage import MemoryStorage
+from limits.strategies import FixedWindowRateLimiter, RateLimiter
 
+from credits.errors import RateLimited
 from credits.extensions import limiter
 
+log = logging.getLogger(__name__)
 
-def _phone() -> str:
+DEVICE_COOKIE = "credits_device"
+DEVICE_COOKIE_DAYS = 365
+DEVICE_PHONES = 5  # the phones a shared family tablet remembers
+
+
+def submitted_phone() -> str:
     data = request.get_json(silent=True) if request.is_json else request.form
     phone = data.get("phone") if isinstance(data, dict) or hasattr(data, "get") else None
-    return f"phone:{str(phone).strip()[:20]}" if phone else "phone:-"
+    return str(phone).strip()[:20] if phone else "-"
 
 
-def _limit() -> str:
-    return current_app.config["LOGIN_FAILURE_LIMIT"]
+def _phone_tag(phone: str) -> str:
+    """What the device cookie keeps of a phone: enough to recognise it, not the number itself."""
+    return hashlib.sha256(f"{current_app.secret_key}:{phone}".encode()).hexdigest()[:16]
 
 
-def _failed(_response) -> bool:
-    return bool(g.get("login_failed"))
+def _device_serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.secret_key, salt="sign-in-device")
+
+
+def _device_phones() -> list[str]:
+    try:
+        tags = _device_serializer().loads(request.cookies.get(DEVICE_COOKIE, ""))
+    except BadSignature:
+        return []
+    return tags if isinstance(tags, list) else []
+
+
+def _known_device() -> bool:
+    return _phone_tag(submitted_phone()) in _device_phones()
+
+
+def remember_device(phone: str) -> None:
+    """After a successful sign-in: this browser is one the phone's owner uses."""
+    tags = [_phone_tag(phone)] + [tag for tag in _device_phones() if tag != _phone_tag(phone)]
+    value = _device_serializer().dumps(tags[:DEVICE_PHONES])
+
+    @after_this_request
+    def set_cookie(response):
+        response.set_cookie(DEVICE_COOKIE, value, max_age=DEVICE_COOKIE_DAYS * 24 * 3600, httponly=True,
+                            samesite="Lax", secure=current_app.config["SESSION_COOKIE_SECURE"])
+        return response
+
+
+def _config(key: str):
+    return lambda: current_app.config[key]
+
+
+# Redis away: sign-ins are counted in this process's memory until it answers again, as the limiter does for the
+# other limits (RATELIMIT_IN_MEMORY_FALLBACK_ENABLED).
+_memory_limiter = FixedWindowRateLimiter(MemoryStorage())
+
+
+def _hit(item: RateLimitItem, *identifiers: str, cost: int = 1) -> tuple[bool, RateLimiter]:
+    try:
+        return limiter.limiter.hit(item, *identifiers, cost=cost), limiter.limiter
+    except Exception:  # noqa: BLE001  (any storage failure: redis-py's, or a timeout)
+        log.warning("sign-in limits: storage unreachable, counting in memory")
+        return _memory_limiter.hit(item, *identifiers, cost=cost), _memory_limiter
+
+
+def _sign_in_limits() -> list[tuple[RateLimitItem, str, str]]:
+    address, phone = get_remote_address(), submitted_phone()
+    config = current_app.config
+    limits = [(parse(config["LOGIN_ADDRESS_LIMIT"]), "login-address", address),
+              (parse(config["LOGIN_ACCOUNT_LIMIT"]), "login-account", f"{address}:{phone}")]
+    if not _known_device():
+        limits.append((parse(config["LOGIN_PHONE_LIMIT"]), "login-phone", phone))
+    return limits
 
 
 def login_throttled(view):
-    view = limiter.shared_limit(_limit, scope="login-phone", key_func=_phone, deduct_when=_failed,
+    """Count the attempt against every sign-in limit before the view checks the password; refuse it (429, with
+    Retry-After) past any of them. Views set g.login_failed when the phone and password did not match; every other
+    attempt, and a refused one, is given back when the view is done."""
+
+    @functools.wraps(view)
+    def counted(*args, **kwargs):
+        if request.method != "POST":
+            return view(*args, **kwargs)
+        taken: list[tuple[RateLimitItem, tuple[str, str], RateLimiter]] = []
+        refused = None
+        try:
+            for item, scope, key in _sign_in_limits():
+                allowed, strategy = _hit(item, key, scope)
+                taken.append((item, (key, scope), strategy))
+                if not allowed:
+                    refused = (item, (key, scope), strategy)
+                    break
+            if refused:
+                item, identifiers, strategy = refused
+                try:
+                    reset = strategy.get_window_stats(item, *identifiers).reset_time
+                except Exception:  # noqa: BLE001  (the storage went away since: the whole window)
+                    reset = time.time() + item.get_expiry()
+                raise RateLimited(retry_after=max(1, math.ceil(reset - time.time())))
+            return view(*args, **kwargs)
+        finally:
+            if refused or not g.get("login_failed"):
+                for item, identifiers, strategy in taken:
+                    try:
+                        strategy.hit(item, *identifiers, cost=-1)
+                    except Exception:  # noqa: BLE001  (a count not given back only expires with its window)
+                        log.warning("sign-in limits: could not give back an attempt")
+
+    return counted
+
+
+def registration_limited(view):
+    """Accounts created from one address (page and API together): each costs a password hash, and bots pay."""
+    return limiter.shared_limit(_config("REGISTER_RATE_LIMIT"), scope="register", key_func=get_remote_address,
                                 methods=["POST"])(view)
-    return limiter.shared_limit(_limit, scope="login-address", key_func=get_remote_address,
-                                deduct_when=_failed, methods=["POST"])(view)
 
 
 def per_user_limit(config_key: str, scope: str):
@@ -37,7 +152,7 @@ def per_user_limit(config_key: str, scope: str):
     Apply it inside the sign-in requirement, so current_user is known."""
 
     def decorator(view):
-        return limiter.shared_limit(lambda: current_app.config[config_key], scope=scope,
+        return limiter.shared_limit(_config(config_key), scope=scope,
                                     key_func=lambda: f"user:{current_user.id}")(view)
 
     return decorator

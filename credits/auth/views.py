@@ -13,7 +13,7 @@ from credits.auth.audit import record_event
 from credits.auth.models import Organization
 from credits.auth.permissions import login_required
 from credits.auth.schemas import PasswordChangeIn, RegisterIn, TokenIn
-from credits.auth.throttle import login_throttled
+from credits.auth.throttle import login_throttled, registration_limited, remember_device
 from credits.extensions import db, login_manager
 from credits.web.forms import form_view
 from credits.web.views import local_next
@@ -40,6 +40,7 @@ def login():
             g.login_failed = True
             raise
         login_user(user, remember=data["remember"])
+        remember_device(user.phone)
         record_event("user.login", user, actor=user)
         db.session.commit()
         return redirect(local_next(url_for("web.home")))
@@ -48,6 +49,7 @@ def login():
 
 
 @bp.route("/register", methods=["GET", "POST"])
+@registration_limited
 def register():
     def create(data):
         user = services.create_user(**data)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import request
+from flask_babel import gettext as _
 from flask_login import current_user
 from flask_smorest import Blueprint
 from marshmallow import ValidationError
@@ -35,8 +36,9 @@ from credits.pagination import PageArgs, page_schema, paginate
 from credits.timeutil import local_day_range
 
 blp = Blueprint("merchants_api", __name__, description="Merchants, services, vouchers and redemption")
+MAX_IDEMPOTENCY_KEY = 100
 IDEMPOTENCY = {"parameters": [{"in": "header", "name": "Idempotency-Key", "required": False,
-                               "schema": {"type": "string", "maxLength": 100}}]}
+                               "schema": {"type": "string", "maxLength": MAX_IDEMPOTENCY_KEY}}]}
 
 # Redemption attempts are limited per staff user: a till is not a code-guessing machine.
 redeem_rate_limited = per_user_limit("REDEEM_RATE_LIMIT", scope="redeem")
@@ -47,7 +49,9 @@ def idempotency_key() -> str | None:
         key = Text().deserialize(request.headers.get("Idempotency-Key", "").strip())
     except ValidationError as exc:  # the key is stored with the ledger transaction
         raise ValidationError({"Idempotency-Key": exc.messages}) from None
-    return key[:100] or None
+    if len(key) > MAX_IDEMPOTENCY_KEY:  # cut short, two different keys could name the same request
+        raise ValidationError({"Idempotency-Key": [_("最多 %(n)s 个字符。", n=MAX_IDEMPOTENCY_KEY)]})
+    return key or None
 
 
 class VoucherPageArgs(PageArgs, VoucherListArgs):

@@ -234,6 +234,8 @@ def take_voucher(service: Service, *, volunteer: User, idempotency_key: str | No
         first = _voucher_by(Voucher.issue_key, issue_key) if issue_key else None
         if first is None:
             raise
+        if first.service_id != service.id:
+            raise IdempotencyConflict() from None
         return first
     record_event("voucher.issue", voucher, actor=volunteer, details={"service_id": service.id,
                                                                      "coins": voucher.coins})
@@ -330,14 +332,22 @@ def redeem(voucher: Voucher, *, staff: User, idempotency_key: str | None = None)
     lock(voucher)
     if redeem_key and voucher.redeem_key == redeem_key:
         return voucher
+    if redeem_key and _voucher_by(Voucher.redeem_key, redeem_key) is not None:
+        raise IdempotencyConflict()  # the key already redeemed another code
     if voucher.status != VoucherStatus.ISSUED:
         raise VOUCHER_REFUSALS[voucher.status]()
     if voucher.expires_at <= utcnow():
         raise VoucherExpired()
+    if redeem_key:
+        try:  # a concurrent redemption of another code with the same key may hold it uncommitted
+            with db.session.begin_nested():
+                voucher.redeem_key = redeem_key
+                db.session.flush()
+        except IntegrityError:
+            raise IdempotencyConflict() from None
     voucher.status = VoucherStatus.REDEEMED
     voucher.redeemed_at = utcnow()
     voucher.redeemed_by_id = staff.id
-    voucher.redeem_key = redeem_key
     transfer(TxKind.REDEEM, system_account(SystemAccount.ESCROW), merchant_account(voucher.merchant_id),
              voucher.coins, actor=staff, ref=("voucher", voucher.id), idempotency_key=f"voucher:{voucher.id}:redeem",
              memo=memos.write(memos.REDEEMED, service=voucher.service.name))

@@ -320,7 +320,8 @@ def test_bulk_review(client, filed, as_coordinator, make_user, org, project, tok
                          headers=as_coordinator), 422, "validation_error")
     response = client.post(f"{API}/hours/review", json={"ids": [own["id"]], "action": "reject", "reason": "不实"},
                            headers=as_coordinator)
-    assert response.json["results"] == [{"id": own["id"], "ok": True, "code": None, "coins_issued": 0}]
+    assert response.json["results"] == [{"id": own["id"], "ok": True, "code": None, "coins_issued": 0,
+                                         "status": "rejected"}]
     assert db.session.get(ServiceRecord, own["id"]).reason == "不实"
 
 

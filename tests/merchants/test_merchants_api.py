@@ -260,6 +260,7 @@ def test_bad_voucher_input(client, token_for, funded, service):
     ({"service_id": -145159242639884203065344}, {}),  # found by tests/test_fuzz.py: overflowed the query
     ({"service_id": 2**31}, {}),
     (None, {"Idempotency-Key": "key\x00"}),  # stored with the ledger transaction: PostgreSQL refuses NUL
+    (None, {"Idempotency-Key": "k" * 101}),  # was cut to 100 characters, so two keys could name one request
 ])
 def test_unstorable_voucher_input_is_422_and_changes_nothing(client, token_for, funded, service, body, headers):
     response = client.post(f"{API}/vouchers", headers={**token_for(funded), **headers},
@@ -429,3 +430,14 @@ def test_redemptions_list_statement_and_settlement(client, token_for, staff, coo
     assert client.post(f"{API}/merchants/99999/settlements", headers=token_for(admin),
                        json={"from": today(), "to": today()}).status_code == 404
     assert verify_ledger() == []
+
+
+def test_a_redemption_key_reused_for_another_code_is_an_idempotency_conflict(client, token_for, staff, funded,
+                                                                              service):
+    headers = token_for(staff)
+    first, second = (take(client, token_for(funded), service.id).json for _ in range(2))
+    assert redeem(client, headers, first["code"], key="till-1").status_code == 200
+    assert redeem(client, headers, first["code"], key="till-1").status_code == 200  # the replay
+    reused = redeem(client, headers, second["code"], key="till-1")
+    assert (reused.status_code, error_code(reused)) == (409, "idempotency_conflict")
+    assert db.session.get(Voucher, second["id"]).status == "issued"

@@ -184,3 +184,49 @@ def test_redeem_of_a_lapsed_voucher_racing_expiry_always_returns_the_coins(app, 
         assert coins_in_one_place(voucher_id, results) == "volunteer"
     assert balance_of(merchant_id=shop.id) == 0 and balance_of(user_id=volunteer.id) == 10
     assert verify_ledger() == []
+
+
+def test_one_idempotency_key_raced_over_different_services_gives_one_voucher_and_conflicts(
+        app, shop, coordinator, volunteer):
+    """Five takes at once with one key and five services: the first commits a voucher; every other answers
+    idempotency_conflict, never the first request's voucher as if it were theirs (2 of 5 got it once)."""
+    services = [make_service(shop, coordinator, name=f"服务{n}", price=1) for n in range(5)]
+    give(volunteer, 20)
+    volunteer_id = volunteer.id  # read here: the racers must not load anything through the test's session
+
+    def taking_with_key(service_id: int) -> Callable[[], object]:
+        def job():
+            voucher = merchants.take_voucher(db.session.get(Service, service_id),
+                                             volunteer=db.session.get(User, volunteer_id), idempotency_key="k-1")
+            return ("issued", voucher.service_id)
+
+        return job
+
+    results, _ = race(app, [taking_with_key(service_id) for service_id in [s.id for s in services]])
+    issued = [r for r in results if isinstance(r, tuple)]
+    assert len(issued) == 1, results
+    assert Counter(r for r in results if not isinstance(r, tuple)) == {"idempotency_conflict": 4}, results
+    [voucher] = db.session.scalars(select(Voucher)).all()
+    assert voucher.service_id == issued[0][1]
+    assert balance_of(user_id=volunteer.id) == 19 and escrow() == 1
+    assert verify_ledger() == []
+
+
+def test_one_redemption_key_raced_over_two_codes_redeems_one(app, shop, coordinator, volunteer):
+    till = make_staff(shop, coordinator, "一号收银")
+    service = make_service(shop, coordinator, price=2)
+    give(volunteer, 10)
+    vouchers = [new_voucher(service, volunteer) for _ in range(2)]
+    till_id = till.id
+
+    def redeeming_with_key(voucher_id: int) -> Callable[[], str]:
+        def job() -> str:
+            return merchants.redeem(db.session.get(Voucher, voucher_id), staff=db.session.get(User, till_id),
+                                    idempotency_key="till-7").status
+
+        return job
+
+    results, _ = race(app, [redeeming_with_key(v) for v in vouchers])
+    assert sorted(results) == ["idempotency_conflict", "redeemed"], results
+    assert balance_of(merchant_id=shop.id) == 2 and escrow() == 2
+    assert verify_ledger() == []
