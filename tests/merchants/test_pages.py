@@ -3,6 +3,8 @@ the coordinator's onboarding and the admin's settlement."""
 
 from __future__ import annotations
 
+import csv
+import io
 import itertools
 import re
 
@@ -236,6 +238,17 @@ def test_csv_export_has_the_bom_and_the_rows(browser, rich_volunteer, staff, ser
     lines = body.decode("utf-8-sig").strip().splitlines()
     assert lines[0].startswith("核销时间")
     assert len(lines) == 3 and all(",洗车,20,张*明," in line for line in lines[1:])
+
+
+def test_csv_export_keeps_a_formula_in_a_service_name_as_text(browser, rich_volunteer, staff, shop, coordinator):
+    formula = merchants.create_service(shop, {"name": '=HYPERLINK("http://x","y")', "description": "", "price": 20,
+                                              "daily_quota": None}, actor=coordinator)
+    db.session.commit()
+    merchants.redeem(take(rich_volunteer, formula), staff=staff)
+    db.session.commit()
+    body = browser(staff).get("/shop/statement.csv", buffered=True).get_data().decode("utf-8-sig")
+    header, row = csv.reader(io.StringIO(body))
+    assert header[1] == "服务" and row[1] == '\'=HYPERLINK("http://x","y")'
 
 
 def test_staff_add_and_edit_their_services(browser, staff, shop, service):
