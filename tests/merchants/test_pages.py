@@ -7,6 +7,7 @@ import csv
 import io
 import itertools
 import re
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -17,6 +18,7 @@ from credits.ledger.models import SystemAccount, TxKind
 from credits.ledger.services import system_account, transfer, user_account
 from credits.merchants import services as merchants
 from credits.merchants.models import Merchant, Settlement, Voucher, VoucherStatus
+from credits.timeutil import local_zone, utcnow
 from tests.conftest import csrf_token
 
 _phones = itertools.count(13700000000)
@@ -308,6 +310,17 @@ def test_admin_settles_a_period_and_sees_the_statement(browser, admin, rich_volu
     assert f"结算单 #{settlement.id}" in html and "洗车" in html and "历次结算" in html
     again = post(client, page, {"from": today.isoformat(), "to": today.isoformat()})
     assert again.status_code == 422 and "没有待结算的兑换" in again.get_data(as_text=True)
+
+
+def test_the_settle_page_names_the_field_when_from_is_after_to(browser, admin, shop):
+    today = utcnow().astimezone(local_zone()).date()
+    response = post(browser(admin), f"/admin/merchants/{shop.id}/settle",
+                    {"from": today.isoformat(), "to": (today - timedelta(days=1)).isoformat()})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert re.search(r'id="f-to"[^>]*aria-invalid="true"', html)
+    assert '<small class="error">结束日期不能早于开始日期。</small>' in html
+    assert db.session.scalar(select(func.count()).select_from(Settlement)) == 0
 
 
 # --- demo data --------------------------------------------------------------------------------------------------
