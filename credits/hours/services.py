@@ -138,6 +138,8 @@ def _validate_period(project: Project, volunteer: User, start: datetime, end: da
     now = utcnow()
     if end <= start:
         raise _fail("ended_at", _l("结束时间必须晚于开始时间。"))
+    if end - start < timedelta(minutes=1):  # minutes are whole: 59 seconds would be a record of 0 minutes
+        raise _fail("ended_at", _l("时长不足 1 分钟。"))
     if end > now + timedelta(minutes=1):
         raise _fail("ended_at", _l("不能记录未来的时间。"))
     if start < project.starts_at or end > project.ends_at:
@@ -222,7 +224,10 @@ def check_out(claim: Claim, code: str, *, volunteer: User) -> tuple[ServiceRecor
     """Close the open check-in. It is approved at once (policy auto_approve_checkin) when it is at most 8 h long
     and the volunteer's check-in time on each local day it touches stays within 8 h, unless the volunteer is one of
     the project's own coordinators or showed a code they used, or the issuance needs a second person (SPEC 2.3);
-    otherwise it waits for review. Returns the record and the coins issued."""
+    otherwise it waits for review. Returns the record and the coins issued.
+
+    A check-out less than a minute after the check-in is refused (409 invalid_state) and the record stays open, so
+    the volunteer can check out again later: no record of 0 minutes is made, and a tap too soon loses nothing."""
     _own_confirmed_claim(claim, volunteer)
     project = claim.project
     now = utcnow()

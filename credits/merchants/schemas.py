@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from flask_babel import lazy_gettext as _l
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from credits.auth.schemas import PASSWORD, PHONE, StripMixin
 from credits.fields import Id, Text, WholeNumber
@@ -55,6 +56,12 @@ class PeriodArgs(Schema):
 class SettlementIn(Schema):
     from_ = LocalDate(required=True, data_key="from")
     to = LocalDate(required=True)
+
+    @validates_schema
+    def ordered(self, data, **_kwargs):
+        # Dates are inclusive, so from == to is one day; to before from is a typo, not "nothing to settle".
+        if "from_" in data and "to" in data and data["to"] < data["from_"]:
+            raise ValidationError(str(_l("结束日期不能早于开始日期。")), "to")
 
 
 class VoucherListArgs(Schema):

@@ -119,6 +119,19 @@ def test_check_in_and_check_out(client, claim, project, as_volunteer, clock):
     assert client.get(f"{API}/me/wallet", headers=as_volunteer).json["balance"] == 3
 
 
+def test_a_check_out_under_a_minute_is_refused_and_the_record_stays_open(client, claim, project, as_volunteer,
+                                                                             clock):
+    opened = client.post(f"{API}/claims/{claim.id}/checkin", json={"code": clock.code(project)},
+                         headers=as_volunteer).json
+    clock.advance(seconds=59)
+    url = f"{API}/claims/{claim.id}/checkout"
+    error_of(client.post(url, json={"code": clock.code(project)}, headers=as_volunteer), 409, "invalid_state")
+    assert db.session.get(ServiceRecord, opened["id"]).status == "open"
+    clock.advance(seconds=61)
+    response = client.post(url, json={"code": clock.code(project)}, headers=as_volunteer)
+    assert response.status_code == 200 and response.json["minutes"] == 2, response.json
+
+
 def test_check_in_errors(client, claim, project, as_volunteer, clock, make_user, token_for):
     url = f"{API}/claims/{claim.id}/checkin"
     body = error_of(client.post(url, json={"code": clock.code(project, windows_back=2)}, headers=as_volunteer),
@@ -195,6 +208,15 @@ def test_manual_record_errors(client, claim, as_volunteer, filed, make_user, tok
     error_of(client.post(url, json=manual(5, 60), headers=stranger), 404, "not_found")
     error_of(client.post(url, json=manual(5, 60), headers=token_for(coordinator)), 403, "forbidden")
     assert record_count() == 1
+
+
+def test_a_manual_record_under_a_minute_is_refused(client, claim, as_volunteer):
+    start = at(3, 9)
+    body = error_of(client.post(f"{API}/claims/{claim.id}/hours", headers=as_volunteer,
+                                json={"started_at": iso(start), "ended_at": iso(start + timedelta(seconds=59))}),
+                    422, "validation_error")
+    assert body["fields"] == {"ended_at": ["时长不足 1 分钟。"]}
+    assert record_count() == 0
 
 
 def test_a_waitlisted_claim_cannot_file(client, coordinator, volunteer, make_user, as_volunteer):

@@ -376,6 +376,14 @@ def test_redemptions_are_rate_limited_per_staff_user(client, token_for, app, sta
 # --- redemptions, statements, settlements ----------------------------------------------------------------------
 
 
+def test_a_settlement_whose_from_is_after_its_to_is_a_validation_error(client, token_for, shop, make_user):
+    day = utcnow().astimezone(local_zone()).date()
+    response = client.post(f"{API}/merchants/{shop.id}/settlements", headers=token_for(make_user("admin")),
+                           json={"from": str(day), "to": str(day - timedelta(days=1))})
+    assert (response.status_code, error_code(response)) == (422, "validation_error"), response.json
+    assert response.json["error"]["fields"] == {"to": ["结束日期不能早于开始日期。"]}
+
+
 def test_redemptions_list_statement_and_settlement(client, token_for, staff, coordinator, voucher, shop,
                                                    make_user, other_shop_staff, service):
     redeem(client, token_for(staff), voucher["code"])

@@ -3,8 +3,11 @@ the coordinator's onboarding and the admin's settlement."""
 
 from __future__ import annotations
 
+import csv
+import io
 import itertools
 import re
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -15,6 +18,7 @@ from credits.ledger.models import SystemAccount, TxKind
 from credits.ledger.services import system_account, transfer, user_account
 from credits.merchants import services as merchants
 from credits.merchants.models import Merchant, Settlement, Voucher, VoucherStatus
+from credits.timeutil import local_zone, utcnow
 from tests.conftest import csrf_token
 
 _phones = itertools.count(13700000000)
@@ -238,6 +242,17 @@ def test_csv_export_has_the_bom_and_the_rows(browser, rich_volunteer, staff, ser
     assert len(lines) == 3 and all(",洗车,20,张*明," in line for line in lines[1:])
 
 
+def test_csv_export_keeps_a_formula_in_a_service_name_as_text(browser, rich_volunteer, staff, shop, coordinator):
+    formula = merchants.create_service(shop, {"name": '=HYPERLINK("http://x","y")', "description": "", "price": 20,
+                                              "daily_quota": None}, actor=coordinator)
+    db.session.commit()
+    merchants.redeem(take(rich_volunteer, formula), staff=staff)
+    db.session.commit()
+    body = browser(staff).get("/shop/statement.csv", buffered=True).get_data().decode("utf-8-sig")
+    header, row = csv.reader(io.StringIO(body))
+    assert header[1] == "服务" and row[1] == '\'=HYPERLINK("http://x","y")'
+
+
 def test_staff_add_and_edit_their_services(browser, staff, shop, service):
     client = browser(staff)
     response = post(client, "/shop/services", {"name": "内饰清洁", "price": "40", "daily_quota": ""})
@@ -295,6 +310,17 @@ def test_admin_settles_a_period_and_sees_the_statement(browser, admin, rich_volu
     assert f"结算单 #{settlement.id}" in html and "洗车" in html and "历次结算" in html
     again = post(client, page, {"from": today.isoformat(), "to": today.isoformat()})
     assert again.status_code == 422 and "没有待结算的兑换" in again.get_data(as_text=True)
+
+
+def test_the_settle_page_names_the_field_when_from_is_after_to(browser, admin, shop):
+    today = utcnow().astimezone(local_zone()).date()
+    response = post(browser(admin), f"/admin/merchants/{shop.id}/settle",
+                    {"from": today.isoformat(), "to": (today - timedelta(days=1)).isoformat()})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert re.search(r'id="f-to"[^>]*aria-invalid="true"', html)
+    assert '<small class="error">结束日期不能早于开始日期。</small>' in html
+    assert db.session.scalar(select(func.count()).select_from(Settlement)) == 0
 
 
 # --- demo data --------------------------------------------------------------------------------------------------
