@@ -155,6 +155,9 @@ def register_blueprints(app: Flask) -> None:
 def register_security(app: Flask) -> None:
     """CSRF on every form outside the API, bearer tokens (and only them) inside it, and security headers."""
     from credits.auth.services import token_from_header
+    from credits.auth.sessions import register_sessions
+
+    register_sessions(app)
 
     @app.before_request
     def authenticate_api():

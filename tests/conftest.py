@@ -149,7 +149,7 @@ def make_user(app):
     """Create and commit a user: make_user(roles=("coordinator",), organization=org, password=...)."""
     from credits.auth.services import create_user
 
-    def factory(*roles: str, name: str = "测试用户", password: str = "password123", organization=None,
+    def factory(*roles: str, name: str = "测试用户", password: str = "gongyi-test-2026", organization=None,
                 phone: str | None = None):
         user = create_user(phone=phone or str(next(_phones)), name=name, password=password,
                            roles=roles or ("volunteer",),
@@ -227,7 +227,7 @@ def volunteer(make_user):
 def token_for(client):
     """A bearer header for a user, obtained through the API as a client would."""
 
-    def factory(user, password: str = "password123") -> dict[str, str]:
+    def factory(user, password: str = "gongyi-test-2026") -> dict[str, str]:
         response = client.post("/api/v1/auth/token", json={"phone": user.phone, "password": password})
         assert response.status_code == 201, response.json
         return {"Authorization": f"Bearer {response.json['token']}"}
@@ -247,7 +247,7 @@ def csrf_token(client, path: str = "/login") -> str:
 def login(client):
     """Sign a user in through the HTML form, as a browser would."""
 
-    def factory(user, password: str = "password123", remember: bool = False):
+    def factory(user, password: str = "gongyi-test-2026", remember: bool = False):
         data = {"phone": user.phone, "password": password, "csrf_token": csrf_token(client)}
         if remember:
             data["remember"] = "on"
@@ -263,7 +263,7 @@ def browser(app):
     """Another browser with its own cookies, signed in through the HTML form when given a user:
     browser(user), browser(user, remember=True), browser() for one signed out."""
 
-    def factory(user=None, password: str = "password123", remember: bool = False) -> FlaskClient:
+    def factory(user=None, password: str = "gongyi-test-2026", remember: bool = False) -> FlaskClient:
         other = app.test_client()
         if user is not None:
             data = {"phone": user.phone, "password": password, "csrf_token": csrf_token(other)}

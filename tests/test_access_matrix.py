@@ -29,7 +29,7 @@ from credits.projects import services as projects
 from credits.reviews import services as reviews
 from credits.timeutil import local_zone, utcnow
 
-PASSWORD = "password123"
+PASSWORD = "gongyi-test-2026"
 ACTORS = ("anonymous", "volunteer", "other_volunteer", "coordinator", "other_coordinator", "merchant", "other_merchant",
           "admin")
 ERROR_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 409: None, 422: "validation_error"}

@@ -72,7 +72,7 @@ def test_a_write_that_cannot_get_sqlites_lock_answers_503_in_time_while_reads_go
     with app.app_context():
         from credits.auth.services import create_user, issue_token
 
-        token, _ = issue_token(create_user(phone="13900000301", name="志愿者", password="password123"))
+        token, _ = issue_token(create_user(phone="13900000301", name="志愿者", password="gongyi-test-2026"))
         db.session.commit()
         headers = {"Authorization": f"Bearer {token}"}
         client = app.test_client()

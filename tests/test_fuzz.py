@@ -39,7 +39,7 @@ from credits.reviews import services as reviews
 from credits.timeutil import local_zone, utcnow
 from tests.conftest import PG_URL, _make_app, _truncate_postgres
 
-PASSWORD = "password123"
+PASSWORD = "gongyi-test-2026"
 ROLES = ("anonymous", "volunteer", "coordinator", "merchant", "admin")
 # SPEC 3.2: the statuses an error may have and the codes each carries; 409 carries the broken rule's own code.
 ERROR_CODES = {401: {"unauthorized"}, 403: {"forbidden"}, 404: {"not_found"}, 415: {"validation_error"},

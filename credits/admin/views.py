@@ -14,7 +14,7 @@ from sqlalchemy.orm import selectinload
 from credits.auth import services
 from credits.auth.models import AuditEvent, Organization, Role, User
 from credits.auth.permissions import role_required
-from credits.auth.schemas import PASSWORD, PHONE, OrganizationIn, StripMixin, UserAdminIn
+from credits.auth.schemas import PASSWORD, PHONE, NewPasswordMixin, OrganizationIn, StripMixin, UserAdminIn
 from credits.extensions import db
 from credits.fields import Id, Text
 from credits.hours import services as hours
@@ -38,7 +38,7 @@ class UserSearchArgs(PageArgs):
     q = Text(load_default="", validate=validate.Length(max=50))
 
 
-class UserCreateIn(StripMixin, Schema):
+class UserCreateIn(NewPasswordMixin, StripMixin, Schema):
     phone = Text(required=True, validate=PHONE)
     name = Text(required=True, validate=validate.Length(min=1, max=50))
     password = Text(required=True, validate=PASSWORD)

@@ -11,7 +11,7 @@ from credits.auth import services
 from credits.auth.models import Organization
 from credits.auth.permissions import BEARER, login_required
 from credits.auth.schemas import MeOut, OrganizationOut, PasswordChangeIn, RegisterIn, TokenIn, TokenOut
-from credits.auth.throttle import login_throttled, registration_limited, remember_device
+from credits.auth.throttle import login_throttled, password_change_limited, registration_limited
 from credits.extensions import db
 from credits.pagination import PageArgs, page_schema, paginate
 
@@ -42,7 +42,6 @@ def create_token(data):
         raise
     raw, token = services.issue_token(user)
     db.session.commit()
-    remember_device(user.phone)
     return {"token": raw, "expires_at": token.expires_at, "user": user}
 
 
@@ -67,6 +66,7 @@ def me():
 
 @blp.post("/me/password")
 @login_required
+@password_change_limited
 @blp.arguments(PasswordChangeIn)
 @blp.response(204)
 @blp.doc(security=BEARER)

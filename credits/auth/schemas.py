@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from marshmallow import Schema, fields, pre_load, validate
+from flask_login import current_user
+from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
 
 from credits.auth.models import OrgKind, Role
+from credits.auth.passwords import password_problem
 from credits.auth.services import star_level
 from credits.fields import Id, Text
 from credits.timeutil import LocalDateTime
@@ -26,7 +28,25 @@ class StripMixin:
                 for k, v in data.items()}
 
 
-class RegisterIn(StripMixin, Schema):
+class NewPasswordMixin:
+    """A password someone chooses: refused when common or made of the account's phone or name (passwords.py). The
+    phone and name are the form's own, or the signed-in user's when they change their password."""
+
+    password_field = "password"
+
+    @validates_schema
+    def guessable_password(self, data, **_kwargs):
+        password = data.get(self.password_field)
+        if not password:
+            return
+        user = current_user if current_user and current_user.is_authenticated else None
+        problem = password_problem(password, phone=data.get("phone") or (user.phone if user else None),
+                                   name=data.get("name") or (user.name if user else None))
+        if problem:
+            raise ValidationError(problem, self.password_field)
+
+
+class RegisterIn(NewPasswordMixin, StripMixin, Schema):
     phone = Text(required=True, validate=PHONE)
     password = Text(required=True, validate=PASSWORD, load_only=True)
     name = Text(required=True, validate=validate.Length(min=1, max=50))
@@ -38,7 +58,8 @@ class TokenIn(StripMixin, Schema):
     password = Text(required=True, validate=validate.Length(max=128), load_only=True)
 
 
-class PasswordChangeIn(Schema):
+class PasswordChangeIn(NewPasswordMixin, Schema):
+    password_field = "new_password"
     current_password = Text(required=True, validate=validate.Length(max=128))
     new_password = Text(required=True, validate=PASSWORD)
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import joinedload
 
 from credits.auth.audit import record_event
 from credits.auth.models import ApiToken, Organization, Role, User, UserRole
-from credits.auth.passwords import check_password, hash_password
+from credits.auth.passwords import check_password, hash_password, needs_rehash
 from credits.errors import DomainError, Forbidden, InvalidInput, Unauthorized
 from credits.extensions import db
 from credits.timeutil import utcnow
@@ -75,6 +75,9 @@ def authenticate(phone: str, password: str) -> User:
     user = db.session.scalars(select(User).where(User.phone == phone)).one_or_none()
     if not check_password(user.password_hash if user else None, password) or not user or not user.is_active:
         raise InvalidCredentials()
+    if needs_rehash(user.password_hash):  # made with parameters since replaced: the password is at hand now
+        user.password_hash = hash_password(password)
+        db.session.flush()
     return user
 
 

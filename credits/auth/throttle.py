@@ -9,8 +9,9 @@ the token endpoint:
 - per address and phone, over a longer window: LOGIN_ACCOUNT_LIMIT (10 a day), so that one address cannot keep
   guessing one phone's password a window at a time;
 - per phone from anywhere: LOGIN_PHONE_LIMIT (20 an hour), slowing guessers spread over many addresses. A browser
-  the phone's owner has signed in from before carries a signed device cookie naming the phone, and is exempt: a
-  stranger's wrong guesses cannot lock the owner out of their own phone (OWASP's device-cookie defence)."""
+  the phone's owner has signed in from before (on the sign-in page) carries a signed device cookie naming the
+  phone, and is exempt: a stranger's wrong guesses cannot lock the owner out of their own phone (OWASP's
+  device-cookie defence). API clients take no cookies and have no such exemption."""
 
 from __future__ import annotations
 
@@ -62,7 +63,8 @@ def _device_phones() -> list[str]:
 
 
 def _known_device() -> bool:
-    return _phone_tag(submitted_phone()) in _device_phones()
+    """Only the sign-in page knows devices: the API takes no cookies, so its clients are never exempt."""
+    return not request.path.startswith("/api/") and _phone_tag(submitted_phone()) in _device_phones()
 
 
 def remember_device(phone: str) -> None:
@@ -147,12 +149,16 @@ def registration_limited(view):
                                 methods=["POST"])(view)
 
 
-def per_user_limit(config_key: str, scope: str):
+def per_user_limit(config_key: str, scope: str, methods: list[str] | None = None):
     """A limit from the config, counted per signed-in user and shared by every view it decorates (page and API).
     Apply it inside the sign-in requirement, so current_user is known."""
 
     def decorator(view):
-        return limiter.shared_limit(_config(config_key), scope=scope,
+        return limiter.shared_limit(_config(config_key), scope=scope, methods=methods,
                                     key_func=lambda: f"user:{current_user.id}")(view)
 
     return decorator
+
+
+# Changing the password checks the current one: attempts are limited per user, page and API together.
+password_change_limited = per_user_limit("PASSWORD_CHANGE_RATE_LIMIT", scope="password-change", methods=["POST"])

@@ -13,7 +13,8 @@ from credits.auth.audit import record_event
 from credits.auth.models import Organization
 from credits.auth.permissions import login_required
 from credits.auth.schemas import PasswordChangeIn, RegisterIn, TokenIn
-from credits.auth.throttle import login_throttled, registration_limited, remember_device
+from credits.auth.sessions import idle_limit
+from credits.auth.throttle import login_throttled, password_change_limited, registration_limited, remember_device
 from credits.extensions import db, login_manager
 from credits.web.forms import form_view
 from credits.web.views import local_next
@@ -39,7 +40,7 @@ def login():
         except services.InvalidCredentials:
             g.login_failed = True
             raise
-        login_user(user, remember=data["remember"])
+        login_user(user, remember=data["remember"], duration=idle_limit(user))
         remember_device(user.phone)
         record_event("user.login", user, actor=user)
         db.session.commit()
@@ -70,6 +71,7 @@ def account():
 
 @bp.route("/account/password", methods=["GET", "POST"])
 @login_required
+@password_change_limited
 def password():
     def change(data):
         services.change_password(current_user, **data)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from credits.auth.schemas import PASSWORD, PHONE, StripMixin
+from credits.auth.schemas import PASSWORD, PHONE, NewPasswordMixin, StripMixin
 from credits.fields import Id, Text, WholeNumber
 from credits.merchants.models import MerchantCategory, VoucherStatus
 from credits.merchants.services import group_code, mask_name, mask_phone, shown_status
@@ -19,7 +19,7 @@ class MerchantIn(StripMixin, Schema):
     description = Text(load_default="", validate=validate.Length(max=2000))
 
 
-class StaffIn(StripMixin, Schema):
+class StaffIn(NewPasswordMixin, StripMixin, Schema):
     phone = Text(required=True, validate=PHONE)
     name = Text(required=True, validate=validate.Length(min=1, max=50))
     password = Text(required=True, validate=PASSWORD, load_only=True)

@@ -46,6 +46,10 @@ class PolicySchema(Schema):
                                         metadata={"label": _l("单次发币超过多少需第二人复核")})
     daily_issue_limit = WholeNumber(load_default=500, validate=validate.Range(1, 10_000_000),
                                     metadata={"label": _l("每位协调员每天审核发币上限（超出需第二人复核）")})
+    session_idle_days = WholeNumber(load_default=7, validate=validate.Range(1, 90),
+                                    metadata={"label": _l("网页登录闲置多少天后自动退出")})
+    admin_session_idle_hours = WholeNumber(load_default=12, validate=validate.Range(1, 168),
+                                           metadata={"label": _l("管理员网页登录闲置多少小时后自动退出")})
 
 
 def rule_problem(block_minutes: int, coins_per_block: int, policy: dict[str, Any]) -> tuple[str, str] | None:

@@ -16,7 +16,7 @@ from credits.extensions import db
 from credits.timeutil import utcnow
 from tests.conftest import csrf_token
 
-PASSWORD = "password123"
+PASSWORD = "gongyi-test-2026"
 NEW_PASSWORD = "a-new-password-456"
 VALID = {"phone": "13912345678", "password": "correct horse", "name": "王小明"}
 ME_FIELDS = {"id", "phone", "name", "roles", "organization", "merchant_id", "volunteer_no", "approved_minutes",

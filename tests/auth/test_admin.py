@@ -18,7 +18,7 @@ from credits.settings.services import get_policy
 from credits.timeutil import local_zone
 from tests.conftest import csrf_token
 
-PASSWORD = "password123"
+PASSWORD = "gongyi-test-2026"
 ADDRESS = "198.51.100.23"
 POLICY = {"max_active_claims": "5", "no_show_limit": "4", "auto_approve_checkin": "on", "block_minutes": "30",
           "coins_per_block": "2", "coin_expiry": "end_of_next_year", "voucher_ttl_days": "14",

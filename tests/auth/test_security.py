@@ -15,7 +15,7 @@ from credits.config import ProductionConfig
 from credits.extensions import db
 from tests.conftest import IsolatedClient, csrf_token
 
-PASSWORD = "password123"
+PASSWORD = "gongyi-test-2026"
 HTTPS = "https://localhost"
 REGISTRATION = {"phone": "13912345678", "password": "correct horse", "name": "王小明"}
 
@@ -223,7 +223,9 @@ def test_production_refuses_to_start_without_a_database_url(monkeypatch):
 def test_the_production_hasher_meets_owasp_argon2id_minimums():
     from argon2 import Type
 
-    hasher = passwords._hasher
+    from credits.config import Config
+
+    hasher = passwords.PROFILES[Config.PASSWORD_HASH]
     assert hasher.type is Type.ID
     assert hasher.memory_cost >= 19456  # KiB, i.e. 19 MiB
     assert hasher.time_cost >= 2
@@ -252,9 +254,9 @@ def test_an_unknown_phone_is_checked_against_a_strong_dummy_hash():
     """So a miss costs the same time as a wrong password, whatever the mode."""
     from argon2 import extract_parameters
 
-    params = extract_parameters(passwords._DUMMY_HASH)
-    assert params.memory_cost == passwords._hasher.memory_cost
-    assert params.time_cost == passwords._hasher.time_cost
+    for name, hasher in passwords.PROFILES.items():
+        params = extract_parameters(passwords._DUMMY_HASHES[name])
+        assert (params.memory_cost, params.time_cost) == (hasher.memory_cost, hasher.time_cost), name
 
 
 # Redirects

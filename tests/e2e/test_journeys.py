@@ -30,7 +30,7 @@ try:
 except ImportError:  # the browser fixture says why, and skips or (on CI) fails
     Page = expect = None
 
-PASSWORD = "password123"
+PASSWORD = "gongyi-test-2026"
 
 # --- what a person does ----------------------------------------------------------------------------------------
 

@@ -32,7 +32,7 @@ def make_shop(coordinator, name: str | None = None, category: str = "car_wash") 
 
 def make_staff(merchant: Merchant, coordinator, name: str = "王店员"):
     user = merchants.add_staff(merchant, {"phone": str(next(_staff_phones)), "name": name,
-                                          "password": "password123"}, actor=coordinator)
+                                          "password": "gongyi-test-2026"}, actor=coordinator)
     db.session.commit()
     return user
 

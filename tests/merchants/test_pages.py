@@ -46,7 +46,7 @@ def service(shop, coordinator):
 
 
 def staff_of(merchant, coordinator, name="陈店员"):
-    user = merchants.add_staff(merchant, {"phone": str(next(_phones)), "name": name, "password": "password123"},
+    user = merchants.add_staff(merchant, {"phone": str(next(_phones)), "name": name, "password": "gongyi-test-2026"},
                                actor=coordinator)
     db.session.commit()
     return user
@@ -278,7 +278,7 @@ def test_coordinator_onboards_a_merchant_and_its_staff(browser, coordinator):
     assert response.status_code == 302
     merchant = db.session.scalars(select(Merchant)).one()
     page = f"/coordinate/merchants/{merchant.id}"
-    response = post(client, f"{page}/staff", {"name": "周店员", "phone": "13700009999", "password": "password123"},
+    response = post(client, f"{page}/staff", {"name": "周店员", "phone": "13700009999", "password": "gongyi-test-2026"},
                     page)
     assert response.status_code == 302
     user = db.session.scalars(select(User).where(User.phone == "13700009999")).one()

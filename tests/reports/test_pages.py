@@ -143,7 +143,7 @@ def test_the_menu_shows_reports_to_coordinators_only(app, client, login, coordin
     assert "/reports/" not in links(client.get("/"))
 
     other = app.test_client()
-    other.post("/login", data={"phone": coordinator.phone, "password": "password123",
+    other.post("/login", data={"phone": coordinator.phone, "password": "gongyi-test-2026",
                                "csrf_token": csrf_token(other)})
     assert "/reports/" in links(other.get("/"))
 

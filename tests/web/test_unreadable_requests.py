@@ -72,7 +72,7 @@ def test_a_json_body_sent_as_text_plain_is_refused_with_415_and_publishes_nothin
 
 def test_a_form_body_to_the_api_is_415_but_an_empty_write_is_fine(client, volunteer, token_for):
     auth = token_for(volunteer)
-    form = client.post("/api/v1/auth/token", data={"phone": volunteer.phone, "password": "password123"})
+    form = client.post("/api/v1/auth/token", data={"phone": volunteer.phone, "password": "gongyi-test-2026"})
     assert form.status_code == 415
     assert client.delete("/api/v1/auth/token", headers=auth).status_code == 204
 

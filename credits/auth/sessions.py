@@ -1,0 +1,60 @@
+"""Web sessions end after an idle period (policy: `session_idle_days`, 7 by default; `admin_session_idle_hours`,
+12, for anyone with the admin role), and nothing a signed-in person sees is kept by a browser or proxy cache.
+
+The session records when it was last seen, rewritten at most once a minute (so the cookie is not re-sent on every
+request, and the policy is read at most once a minute per person). A request past the idle period signs the person
+out, remember cookie included, and sends them to the sign-in page. The remember cookie lasts as long as the idle
+period and slides with each request (REMEMBER_COOKIE_REFRESH_EACH_REQUEST), so a browser left alone longer than
+that holds nothing that signs in."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+from flask import Flask, flash, g, redirect, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, logout_user, user_logged_in
+
+from credits.auth.models import Role, User
+from credits.settings.services import get_policy
+
+SEEN_EVERY = 60  # seconds between rewrites of the session's last-seen time
+
+
+def idle_limit(user: User) -> timedelta:
+    policy = get_policy()
+    if user.has_role(Role.ADMIN):
+        return timedelta(hours=policy["admin_session_idle_hours"])
+    return timedelta(days=policy["session_idle_days"])
+
+
+def _signed_in(_app, **_kwargs) -> None:
+    session["seen"] = int(time.time())
+
+
+def register_sessions(app: Flask) -> None:
+    user_logged_in.connect(_signed_in, app)
+
+    @app.before_request
+    def end_idle_sessions():
+        if request.path.startswith(("/api/", "/static/")) or not current_user.is_authenticated:
+            return None  # the API signs in with tokens, which have their own lifetime
+        now = int(time.time())
+        seen = session.get("seen")
+        if seen is not None and now - seen < SEEN_EVERY:
+            return None
+        if seen is not None and now - seen > idle_limit(current_user).total_seconds():
+            logout_user()
+            session.pop("seen", None)
+            flash(_("您已较长时间未使用，为保护账号已自动退出，请重新登录。"), "info")
+            return redirect(url_for("auth.login", next=request.full_path if request.method == "GET" else None))
+        session["seen"] = now
+        return None
+
+    @app.after_request
+    def no_store_for_signed_in(response):
+        user = g.get("_login_user")  # loaded only if the request used it: a page that did not has no one's data
+        if (user is not None and user.is_authenticated) or request.path.startswith("/api/v1/me"):
+            response.headers["Cache-Control"] = "no-store"
+        return response
