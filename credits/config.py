@@ -59,7 +59,6 @@ class Config:
     REMEMBER_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_SECURE = False
     REMEMBER_COOKIE_DURATION = 30 * 24 * 3600  # at sign-in it is the idle period instead (auth/sessions.py)
-    REMEMBER_COOKIE_REFRESH_EACH_REQUEST = True
 
     RATELIMIT_ENABLED = True
     # X-RateLimit-* headers would cost every limited request two more Redis round trips (GET and TTL) after the

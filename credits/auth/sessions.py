@@ -3,9 +3,9 @@
 
 The session records when it was last seen, rewritten at most once a minute (so the cookie is not re-sent on every
 request, and the policy is read at most once a minute per person). A request past the idle period signs the person
-out, remember cookie included, and sends them to the sign-in page. The remember cookie lasts as long as the idle
-period and slides with each request (REMEMBER_COOKIE_REFRESH_EACH_REQUEST), so a browser left alone longer than
-that holds nothing that signs in."""
+out, remember cookie included, and sends them to the sign-in page. The remember cookie (记住我) lasts the idle
+period from sign-in, not 30 days. (Flask-Login's REMEMBER_COOKIE_REFRESH_EACH_REQUEST would slide it, but it also
+sets a remember cookie for sessions that never asked for one.)"""
 
 from __future__ import annotations
 

@@ -322,27 +322,39 @@ def mark_no_show(claim: Claim, *, actor: User) -> Claim:
 
 
 def _fill_places(project: Project, *, actor: User) -> int:
-    """Promote waitlisted claims, first come first served, into free places. Caller holds the project lock."""
+    """Promote waitlisted claims, first come first served, into free places. Caller holds the project lock.
+
+    A volunteer already at `max_active_claims` is passed over and keeps waiting (promoted by a later free place once
+    below the cap); the next in line is promoted instead. Each candidate's row is locked before their claims are
+    counted, as claim() does, so a claim of theirs elsewhere at the same moment cannot take them past the cap."""
     free = project.capacity - project.confirmed_count
     if free <= 0 or project.waitlist_count == 0:
         return 0
     waiting = db.session.scalars(
         select(Claim).where(Claim.project_id == project.id, Claim.status == ClaimStatus.WAITLISTED)
-        .order_by(Claim.waitlist_seq).limit(free)).all()
-    now = utcnow()
-    for promoted in waiting:
-        promoted.status = ClaimStatus.CONFIRMED
-        promoted.confirmed_at = now
-        record_event("claim.promote", promoted, actor=actor, details={"project_id": project.id})
-    n = len(waiting)
-    db.session.execute(update(Project).where(Project.id == project.id)
-                       .values(confirmed_count=Project.confirmed_count + n,
-                               waitlist_count=Project.waitlist_count - n)
-                       .execution_options(synchronize_session=False))
-    db.session.flush()
-    db.session.refresh(project)
+        .order_by(Claim.waitlist_seq)).all()
+    now, cap = utcnow(), get_policy()["max_active_claims"]
+    promoted: list[Claim] = []
+    for candidate in waiting:
+        if len(promoted) == free:
+            break
+        lock(candidate.volunteer)
+        if active_claims(candidate.volunteer, now) >= cap:
+            continue
+        candidate.status = ClaimStatus.CONFIRMED
+        candidate.confirmed_at = now
+        db.session.flush()
+        promoted.append(candidate)
+        record_event("claim.promote", candidate, actor=actor, details={"project_id": project.id})
+    n = len(promoted)
+    if n:
+        db.session.execute(update(Project).where(Project.id == project.id)
+                           .values(confirmed_count=Project.confirmed_count + n,
+                                   waitlist_count=Project.waitlist_count - n)
+                           .execution_options(synchronize_session=False))
+        db.session.flush()
+        db.session.refresh(project)
     return n
-
 
 
 def active_claims(volunteer: User, now: datetime) -> int:

@@ -23,7 +23,8 @@ ADDRESS = "198.51.100.23"
 POLICY = {"max_active_claims": "5", "no_show_limit": "4", "auto_approve_checkin": "on", "block_minutes": "30",
           "coins_per_block": "2", "coin_expiry": "end_of_next_year", "voucher_ttl_days": "14",
           "max_coins_per_hour": "8", "min_block_minutes": "30", "backdate_days": "3", "manual_record_days": "20",
-          "second_approval_coins": "40", "daily_issue_limit": "400"}
+          "second_approval_coins": "40", "daily_issue_limit": "400", "session_idle_days": "3",
+          "admin_session_idle_hours": "8"}
 
 
 @pytest.fixture
@@ -302,7 +303,7 @@ def test_admin_saves_policy_settings(admin_client, admin):
                             "block_minutes": 30, "coins_per_block": 2, "coin_expiry": "end_of_next_year",
                             "voucher_ttl_days": 14, "max_coins_per_hour": 8, "min_block_minutes": 30,
                             "backdate_days": 3, "manual_record_days": 20, "second_approval_coins": 40,
-                            "daily_issue_limit": 400}
+                            "daily_issue_limit": 400, "session_idle_days": 3, "admin_session_idle_hours": 8}
     event = assert_audited("policy.update", admin)
     assert event.details["max_active_claims"] == 5
     assert db.session.get(PolicySetting, "max_active_claims").updated_by_id == admin.id
@@ -319,7 +320,8 @@ def test_an_unticked_switch_turns_the_setting_off(admin_client):
     ("block_minutes", "1441"), ("coins_per_block", "-1"), ("voucher_ttl_days", "366"),
     ("coin_expiry", "forever"), ("voucher_ttl_days", "seven"), ("max_coins_per_hour", "0"),
     ("min_block_minutes", "0"), ("backdate_days", "-1"), ("manual_record_days", "0"),
-    ("second_approval_coins", "0"), ("daily_issue_limit", "0"),
+    ("second_approval_coins", "0"), ("daily_issue_limit", "0"), ("session_idle_days", "0"),
+    ("session_idle_days", "91"), ("admin_session_idle_hours", "0"),
     ("coins_per_block", "5"),  # 10 an hour on 30-minute blocks: past the form's own maximum of 8
     ("block_minutes", "20"),  # shorter than the form's own minimum block of 30
 ])

@@ -256,3 +256,40 @@ def test_four_processes_of_twenty_five_claimers_fill_twenty_places_and_twenty_wa
     assert (project.confirmed_count, project.waitlist_count) == (20, 20)
     assert [c.waitlist_seq for c in waiting(project_id)] == list(range(1, 21))
     assert seconds < 20
+
+
+def test_a_promotion_racing_the_same_volunteers_new_claim_never_takes_them_past_the_cap(
+        app, race_app, open_project, volunteer_ids, set_policy):
+    """Each round: a volunteer one below the cap (3) is first on a waitlist; at the same instant the place ahead of
+    them is freed (promotion) and they claim another project. Both may not win: the cap holds either way, and the
+    place passes to the next in line when they took the other project."""
+    set_policy(max_active_claims=3)
+    setups = []
+    for _ in range(6):  # every round set up first: the racers need the test's session closed
+        queue = open_project(capacity=1, waitlist_capacity=5)
+        holder, racer, next_in_line = volunteer_ids(3)
+        held = claim_now(queue, holder)
+        claim_now(queue, racer)
+        claim_now(queue, next_in_line)
+        for _ in range(2):
+            claim_now(open_project(capacity=5, waitlist_capacity=0), racer)
+        setups.append((queue, held.id, holder, racer, next_in_line, open_project(capacity=5, waitlist_capacity=0)))
+    quiet_test_session()
+
+    for n, (queue, held_id, holder, racer, next_in_line, other) in enumerate(setups):
+        results, seconds = race(race_app, [cancel_job(held_id, holder), claim_job(other, racer)])
+
+        report(f"round {n}: a promotion and the promoted volunteer's own claim", results, seconds)
+        assert results[0] == "cancelled", results
+        assert results[1] in ("confirmed", "claim_limit"), results
+        active = services.active_claims(db.session.get(User, racer), utcnow())
+        assert active == 3, f"round {n}: {active} active claims with a cap of 3 ({results})"
+        mine = db.session.scalars(select(Claim).where(Claim.project_id == queue,
+                                                      Claim.volunteer_id == racer)).one()
+        after = db.session.scalars(select(Claim).where(Claim.project_id == queue,
+                                                       Claim.volunteer_id == next_in_line)).one()
+        # Exactly one of the two got the freed place: the racer if their other claim lost, else the next in line.
+        assert {mine.status, after.status} == {"confirmed", "waitlisted"}
+        assert (mine.status == "confirmed") == (results[1] == "claim_limit")
+        assert_counters_match_rows(queue)
+        quiet_test_session()

@@ -620,3 +620,32 @@ def test_a_coordinator_who_also_volunteers_can_claim(open_project, make_user, or
     user = make_user("coordinator", "volunteer", organization=org)
 
     assert claim(project, user).status == "confirmed"
+
+
+def test_promotion_passes_over_a_volunteer_at_the_claim_cap_who_keeps_waiting(open_project, volunteers, set_policy,
+                                                                              coordinator):
+    """A waitlisted volunteer who meanwhile reached max_active_claims elsewhere is not promoted past it (4 of 3
+    once): the next in line is, and the one passed over is promoted by a later free place once below the cap."""
+    set_policy(max_active_claims=2)
+    busy, other, holder = volunteers(3)
+    project = open_project(capacity=1, waitlist_capacity=3)
+    held = claim(project, holder)
+    queued = claim(project, busy)
+    behind = claim(project, other)
+    elsewhere = [claim(open_project(), busy) for _ in range(2)]  # now at the cap of 2
+    assert [c.status for c in elsewhere] == ["confirmed", "confirmed"]
+
+    cancel(held, holder)
+
+    for x in (queued, behind):
+        db.session.refresh(x)
+    assert (queued.status, behind.status) == ("waitlisted", "confirmed")
+    assert services.active_claims(busy, utcnow()) == 2
+    assert_counters_match_rows(project)
+
+    cancel(elsewhere[0], busy)  # below the cap again; the next free place is theirs, first in line
+    services.update_project(project, {"capacity": 2}, actor=coordinator)
+    db.session.commit()
+    db.session.refresh(queued)
+    assert queued.status == "confirmed"
+    assert_counters_match_rows(project)
