@@ -588,7 +588,8 @@ def test_the_desk_lists_todays_projects_first_marked_today(client, login, coordi
         "今天的项目", "下周项目", "今天取消的项目", "上周项目"]
     assert page.count('class="badge badge-today"') == 1
     card = page[page.find(">今天的项目</a>"):page.find(">下周项目</a>")]
-    assert "今天" in card
+    assert "今天" in card and "/checkin" in card  # the check-in screen, one tap away
+    assert page.count("/checkin") == 1
 
 
 def test_my_claims_puts_todays_confirmed_claim_first_with_a_checkin_button(client, login, volunteer,
