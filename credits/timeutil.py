@@ -25,6 +25,12 @@ def local_day_range(first: date, last: date) -> tuple[datetime, datetime]:
     return (datetime.combine(first, time(), zone), datetime.combine(last + timedelta(days=1), time(), zone))
 
 
+def local_today_range(now: datetime | None = None) -> tuple[datetime, datetime]:
+    """Today, in the town's time zone, as [00:00, tomorrow 00:00)."""
+    today = (now or utcnow()).astimezone(local_zone()).date()
+    return local_day_range(today, today)
+
+
 def as_aware(value: datetime) -> datetime:
     """Naive input means local (Asia/Shanghai) time, per the API contract."""
     return value.replace(tzinfo=local_zone()) if value.tzinfo is None else value

@@ -39,7 +39,7 @@ from credits.ledger.services import add_debt, locked_balance, system_account, tr
 from credits.projects.models import Claim, ClaimStatus, Project, ProjectStatus
 from credits.projects.services import can_manage
 from credits.settings.services import get_policy
-from credits.timeutil import local_day_range, local_zone, utcnow
+from credits.timeutil import local_day_range, local_today_range, local_zone, utcnow
 
 MAX_RECORD = timedelta(hours=12)
 DAILY_LIMIT_MINUTES = 12 * 60
@@ -89,6 +89,37 @@ def checkin_code(project: Project, *, actor: User) -> tuple[str, datetime]:
     window = int(now.timestamp()) // CODE_WINDOW
     return (_code_for(project.id, window, actor.id),
             datetime.fromtimestamp((window + 1) * CODE_WINDOW, tz=now.tzinfo))
+
+
+@dataclass(frozen=True)
+class Attendance:
+    """The check-in screen's count: confirmed claims, how many of them checked in today, how many are on site."""
+
+    confirmed: int
+    checked_in: int
+    present: int
+
+
+def attendance(project: Project, *, actor: User) -> Attendance:
+    """Who has checked in to the project today (local day), of its confirmed claims, and who is still on site (an
+    open check-in not yet lapsed). A check-in rejected or revoked on review does not count."""
+    if not can_manage(project, actor):
+        raise Forbidden()
+    now = utcnow()
+    today, _tomorrow = local_today_range(now)
+    counted = (select(ServiceRecord.claim_id, ServiceRecord.status, ServiceRecord.started_at)
+               .join(Claim, Claim.id == ServiceRecord.claim_id)
+               .where(ServiceRecord.project_id == project.id, ServiceRecord.source == RecordSource.CHECKIN,
+                      ServiceRecord.started_at >= today, Claim.status == ClaimStatus.CONFIRMED,
+                      ServiceRecord.status.not_in((RecordStatus.REJECTED, RecordStatus.REVOKED)))
+               .subquery())
+    on_site = (counted.c.status == RecordStatus.OPEN) & (counted.c.started_at > now - LAPSE_AFTER)
+    checked_in, present = db.session.execute(
+        select(func.count(counted.c.claim_id.distinct()),
+               func.count(case((on_site, counted.c.claim_id)).distinct()))).one()
+    confirmed = db.session.scalar(select(func.count(Claim.id)).where(Claim.project_id == project.id,
+                                                                     Claim.status == ClaimStatus.CONFIRMED))
+    return Attendance(confirmed=confirmed, checked_in=checked_in, present=present)
 
 
 def _check_code(project: Project, code: str, now: datetime) -> int:

@@ -114,20 +114,24 @@ def checkin_screen(project_id: int):
             raise
         shown, message, status = None, str(exc.message), 409
     return _no_store(render_template("hours/checkin_screen.html", project=project, shown=shown, message=message,
-                                     now=utcnow(), iso=_iso), status)
+                                     attendance=services.attendance(project, actor=current_user), now=utcnow(),
+                                     iso=_iso), status)
 
 
 @bp.get("/coordinate/projects/<int:project_id>/checkin/code")
 @role_required(Role.COORDINATOR)
 def checkin_code(project_id: int):
-    """The check-in screen's feed: {code, expires_at, qr_svg}. Showing a code changes nothing, so no audit."""
+    """The check-in screen's feed: {code, expires_at, qr_svg, server_now} and who has checked in {confirmed,
+    checked_in, present}. Showing a code changes nothing, so no audit."""
     project = get_project(project_id, viewer=current_user)
     try:
         shown = _current_code(project)
     except DomainError as exc:
         return _no_store(jsonify(error={"code": exc.code, "message": str(exc.message)}), exc.status)
+    attendance = services.attendance(project, actor=current_user)
     return _no_store(jsonify(code=shown["code"], expires_at=_iso(shown["expires_at"]), qr_svg=shown["qr_svg"],
-                             server_now=_iso(utcnow())))
+                             server_now=_iso(utcnow()), confirmed=attendance.confirmed,
+                             checked_in=attendance.checked_in, present=attendance.present))
 
 
 # --- the volunteer's check-in and check-out --------------------------------------------------------------

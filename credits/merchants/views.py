@@ -11,7 +11,8 @@ from datetime import date, timedelta
 from typing import Any
 
 import segno
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, jsonify, make_response, redirect, render_template, request, url_for
+from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -20,7 +21,7 @@ from sqlalchemy import select
 
 from credits.auth.models import Role, User
 from credits.auth.permissions import role_required
-from credits.errors import DomainError, NotFound, localize
+from credits.errors import DomainError, Forbidden, NotFound, Unauthorized, localize
 from credits.extensions import db
 from credits.fields import Text
 from credits.ledger.services import find_user_account, wallet_figures
@@ -130,6 +131,27 @@ def voucher(voucher_id: int):
     qr_svg = segno.make_qr(voucher.code, error="m").svg_inline(
         scale=1, omitsize=True, title=_("兑换券二维码"), svgclass="qr-svg")
     return render_template("merchants/voucher.html", voucher=voucher, qr_svg=qr_svg)
+
+
+@bp.get("/me/vouchers/<int:voucher_id>/status")
+def voucher_status(voucher_id: int):
+    """The voucher page's feed (voucher.js polls it while the voucher is unused): {status, label, redeemed_at}.
+    Only the voucher's owner; refusals are JSON (401, 403, 404 as for a missing voucher), not a sign-in page."""
+    try:
+        if not current_user.is_authenticated:
+            raise Unauthorized()
+        if not current_user.has_role(Role.VOLUNTEER):
+            raise Forbidden()
+        voucher = services.get_own_voucher(voucher_id, volunteer=current_user)
+    except DomainError as exc:
+        body, status = jsonify(error={"code": exc.code, "message": str(exc.message)}), exc.status
+    else:
+        shown = services.shown_status(voucher)
+        redeemed_at = voucher.redeemed_at and format_datetime(voucher.redeemed_at, _("yyyy年M月d日 HH:mm"))
+        body, status = jsonify(status=shown, label=str(VOUCHER_STATUS_LABELS[shown]), redeemed_at=redeemed_at), 200
+    response = make_response(body, status)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 # --- merchant staff: redeem, day list, statement, services ------------------------------------------------

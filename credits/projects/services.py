@@ -17,7 +17,7 @@ from credits.errors import DomainError, Forbidden, InvalidInput, InvalidState, N
 from credits.extensions import db
 from credits.projects.models import Claim, ClaimStatus, Project, ProjectStatus
 from credits.settings.services import get_policy, rule_problem
-from credits.timeutil import utcnow
+from credits.timeutil import local_today_range, utcnow
 
 LIVE = (ClaimStatus.CONFIRMED.value, ClaimStatus.WAITLISTED.value)
 NO_SHOW_WINDOW = timedelta(days=90)
@@ -96,6 +96,32 @@ def visible_projects(viewer: Any, *, status: str | None = None, category: str | 
     if category:
         stmt = stmt.where(Project.category == category)
     return stmt.order_by(Project.starts_at, Project.id)
+
+
+def today_clause(now: datetime | None = None):
+    """SQL for a project that runs during some part of today, in the town's time zone, and was not cancelled."""
+    start, end = local_today_range(now)
+    return (Project.starts_at < end) & (Project.ends_at > start) & (Project.status != ProjectStatus.CANCELLED)
+
+
+def runs_today(project: Project, now: datetime | None = None) -> bool:
+    """today_clause for one project already loaded."""
+    start, end = local_today_range(now)
+    return project.starts_at < end and project.ends_at > start and project.status != ProjectStatus.CANCELLED
+
+
+def _today_first(today) -> tuple:
+    """Order keys putting rows where `today` holds first, earliest start first among them; the rest keep the
+    order that follows these keys."""
+    return case((today, 0), else_=1), case((today, Project.starts_at))
+
+
+def desk_projects(coordinator: User, *, status: str | None = None, now: datetime | None = None):
+    """The coordinator's organisation's projects, every status: today's first (earliest first, they are the ones
+    being run), then the rest latest first."""
+    return (visible_projects(coordinator, status=status)
+            .where(Project.organization_id == coordinator.organization_id)
+            .order_by(None).order_by(*_today_first(today_clause(now)), Project.starts_at.desc(), Project.id.desc()))
 
 
 # --- projects ----------------------------------------------------------------------------------------
@@ -397,11 +423,15 @@ def roster(project: Project, *, actor: User):
             .order_by(group, Claim.confirmed_at, Claim.waitlist_seq, Claim.id))
 
 
-def my_claims(volunteer: User, *, status: str | None = None):
+def my_claims(volunteer: User, *, status: str | None = None, today_first: bool = False,
+              now: datetime | None = None):
+    """The volunteer's claims, latest project first; with today_first, confirmed claims on projects running today
+    (the ones to check in to) come before them."""
     stmt = select(Claim).join(Project).where(Claim.volunteer_id == volunteer.id)
     if status:
         stmt = stmt.where(Claim.status == status)
-    return stmt.order_by(Project.starts_at.desc(), Claim.id.desc())
+    first = _today_first(today_clause(now) & (Claim.status == ClaimStatus.CONFIRMED)) if today_first else ()
+    return stmt.order_by(*first, Project.starts_at.desc(), Claim.id.desc())
 
 
 def _jsonable(changes: dict[str, Any]) -> dict[str, Any]:

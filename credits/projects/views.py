@@ -69,7 +69,7 @@ def js_time(value: datetime) -> str:
 @bp.context_processor
 def helpers() -> dict[str, Any]:
     return {"phase": phase, "phase_labels": PHASE_LABELS, "project_status_labels": PROJECT_STATUS_LABELS,
-            "claim_status_labels": CLAIM_STATUS_LABELS}
+            "claim_status_labels": CLAIM_STATUS_LABELS, "runs_today": services.runs_today}
 
 
 def _when(value: datetime) -> str:
@@ -199,11 +199,12 @@ def claim(project_id: int):
 @role_required(Role.VOLUNTEER)
 def my_claims():
     args = MyClaimsArgs().load(request.args)
-    page = paginate(services.my_claims(current_user, status=args["status"] or None), args["page"],
-                    args["per_page"])
+    now = utcnow()
+    page = paginate(services.my_claims(current_user, status=args["status"] or None, today_first=True, now=now),
+                    args["page"], args["per_page"])
     positions = {c.id: services.waitlist_position(c) for c in page["items"] if c.status == ClaimStatus.WAITLISTED}
     return render_template("projects/my_claims.html", page=page, positions=positions, status=args["status"],
-                           now=utcnow())
+                           now=now)
 
 
 @bp.post("/claims/<int:claim_id>/cancel")
@@ -235,13 +236,12 @@ def _categories() -> list[str]:
 @bp.get("/coordinate/projects")
 @role_required(Role.COORDINATOR)
 def desk():
-    """The coordinator's own organisation's projects, every status, latest first."""
+    """The coordinator's own organisation's projects, every status: today's first, then latest first."""
     args = DeskArgs().load(request.args)
-    stmt = (services.visible_projects(current_user, status=args["status"] or None)
-            .where(Project.organization_id == current_user.organization_id)
-            .order_by(None).order_by(Project.starts_at.desc(), Project.id.desc()))
-    page = paginate(stmt, args["page"], args["per_page"])
-    return render_template("projects/desk.html", page=page, status=args["status"], now=utcnow())
+    now = utcnow()
+    page = paginate(services.desk_projects(current_user, status=args["status"] or None, now=now), args["page"],
+                    args["per_page"])
+    return render_template("projects/desk.html", page=page, status=args["status"], now=now)
 
 
 @bp.route("/coordinate/projects/new", methods=["GET", "POST"])

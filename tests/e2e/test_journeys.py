@@ -18,6 +18,8 @@ from sqlalchemy import select
 
 from credits.extensions import db
 from credits.hours.models import RecordStatus, ServiceRecord
+from credits.ledger.models import SystemAccount, TxKind
+from credits.ledger.services import system_account, transfer, user_account
 from credits.merchants import services as merchants
 from credits.projects import services as projects
 from credits.projects.models import Project
@@ -170,9 +172,12 @@ def test_volunteer_claims_at_the_opening_checks_in_earns_coins_and_the_shop_rede
     volunteer.locator("main").get_by_role("button", name=words("签到 / 签退")).click()
     volunteer.get_by_label(words("六位签到码")).fill(shown.inner_text())
     check(volunteer, words, "checkin")
+    expect(screen.locator("[data-checked-in]")).to_contain_text("0 / 1")
     volunteer.locator("main").get_by_role("button", name=words("签到"), exact=True).click()
     expect(flash(volunteer)).to_contain_text(words("签到成功！"))
     expect(volunteer.locator(".checkin-state")).to_contain_text(words("正在服务中"))
+    # The screen counts the arrival without being reloaded.
+    expect(screen.locator("[data-checked-in]")).to_contain_text("1 / 1")
 
     an_hour_of_service_passes()
     volunteer.reload()
@@ -212,6 +217,7 @@ def test_volunteer_claims_at_the_opening_checks_in_earns_coins_and_the_shop_rede
     expect(volunteer.locator(".voucher-card .badge")).to_have_text(words("待使用"))
     assert volunteer.evaluate("() => JSON.parse(sessionStorage.getItem('pressed'))") == [words("处理中…"), True]
     check(volunteer, words, "voucher")
+    volunteer.evaluate("() => { window.notReloaded = true; }")  # a reload would forget it
 
     # Journey 2: the shop's staff types the code (in lower case, without the hyphens) and redeems it.
     till = phone()
@@ -235,8 +241,43 @@ def test_volunteer_claims_at_the_opening_checks_in_earns_coins_and_the_shop_rede
     expect(today).to_contain_text("张*明 139****5678")
     check(till, words, "shop-today")
 
-    volunteer.reload()
+    # The voucher page, left open on the volunteer's phone since before the redemption, has turned by itself.
     expect(volunteer.locator(".voucher-card .badge")).to_have_text(words("已使用"))
+    expect(volunteer.locator(".voucher-qr")).to_have_count(0)
+    assert volunteer.evaluate("() => window.notReloaded") is True
+
+
+def test_an_open_voucher_page_turns_to_used_when_another_till_redeems_it(browser, live_server, phone, words,
+                                                                       make_user, car_wash):
+    shop, staff = car_wash
+    owner = make_user("volunteer", name="赵小红")
+    transfer(TxKind.ADJUST, system_account(SystemAccount.ISSUANCE), user_account(owner.id), 10, memo="test")
+    voucher = merchants.take_voucher(shop.services[0], volunteer=owner)
+    db.session.commit()
+    voucher_id, code = voucher.id, voucher.code
+    volunteer = phone()
+    sign_in(volunteer, words, owner)
+    volunteer.goto(f"/me/vouchers/{voucher_id}")
+    badge = volunteer.locator(".voucher-card .badge")
+    expect(badge).to_have_text(words("待使用"))
+    expect(volunteer.locator(".voucher-qr svg")).to_be_visible()
+    expect(volunteer.locator("[data-redeemed]").first).to_be_hidden()
+    volunteer.evaluate("() => { window.notReloaded = true; }")  # a reload would forget it
+
+    # Another till (the API, as the shop's own app would) redeems it while the page stays open.
+    till = browser.new_context(base_url=live_server)
+    token = till.request.post("/api/v1/auth/token", data={"phone": staff.phone, "password": PASSWORD}).json()
+    redeemed = till.request.post("/api/v1/redemptions", data={"code": code},
+                                 headers={"Authorization": f"Bearer {token['token']}"})
+    assert redeemed.ok, redeemed.text()
+    till.close()
+
+    expect(badge).to_have_text(words("已使用"))
+    expect(badge).to_have_class(re.compile(r"badge-voucher-redeemed"))
+    expect(volunteer.locator(".voucher-qr")).to_have_count(0)
+    expect(volunteer.locator("p.voucher-code")).to_have_class(re.compile(r"\bused\b"))
+    expect(volunteer.locator("dd[data-redeemed-at]")).to_have_text(re.compile(r"\d\d:\d\d"))
+    assert volunteer.evaluate("() => window.notReloaded") is True
 
 
 # --- journey 3: a coordinator publishes, watches the claims arrive and reviews a manual record -----------------

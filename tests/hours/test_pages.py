@@ -139,6 +139,36 @@ def test_checkin_screen_shows_the_code_and_a_qr_to_the_checkin_page_without_audi
     assert db.session.scalar(select(func.count(AuditEvent.id))) == events
 
 
+def test_checkin_screen_counts_who_has_checked_in_today_of_the_confirmed_claims(browser, make_user, coordinator):
+    project = started_project(coordinator)
+    people = [make_user("volunteer", name=name) for name in ("甲", "乙", "丙", "丁")]
+    claims = [confirmed(project, person) for person in people]
+    code, _expires = hours.checkin_code(project, actor=coordinator)
+    records = [hours.check_in(claim, code, volunteer=person) for claim, person in zip(claims, people, strict=True)]
+    db.session.commit()
+    # 甲 is on site; 乙 has checked out; 丙's check-in was revoked on review; 丁's is from yesterday and lapsed.
+    closed = {"ended_at": utcnow() + timedelta(seconds=1), "minutes": 1}
+    db.session.execute(update(ServiceRecord).where(ServiceRecord.id == records[1].id)
+                       .values(status=RecordStatus.PENDING, **closed))
+    db.session.execute(update(ServiceRecord).where(ServiceRecord.id == records[2].id)
+                       .values(status=RecordStatus.REVOKED, **closed))
+    db.session.execute(update(ServiceRecord).where(ServiceRecord.id == records[3].id)
+                       .values(status=RecordStatus.LAPSED, started_at=at(1, 9)))
+    db.session.commit()
+    screen = browser(coordinator)
+
+    feed = screen.get(f"/coordinate/projects/{project.id}/checkin/code").json
+    assert (feed["confirmed"], feed["checked_in"], feed["present"]) == (4, 2, 1)
+    html = text(screen.get(f"/coordinate/projects/{project.id}/checkin"))
+    assert "已签到 2 / 4 人" in html and "在场 1 人" in html
+    assert 'data-count-label="已签到 {n} / {total} 人"' in html
+
+    projects.mark_no_show(claims[3], actor=coordinator)  # 丁 did not come today
+    db.session.commit()
+    feed = screen.get(f"/coordinate/projects/{project.id}/checkin/code").json
+    assert (feed["confirmed"], feed["checked_in"], feed["present"]) == (3, 2, 1)
+
+
 def test_the_qr_encodes_an_absolute_link_to_the_checkin_page_with_the_code(app, coordinator):
     from credits.hours.views import _current_code
 

@@ -174,6 +174,47 @@ def test_only_the_owner_sees_or_cancels_a_voucher(browser, rich_volunteer, make_
     assert voucher.status == VoucherStatus.ISSUED
 
 
+def test_the_voucher_page_polls_its_status_feed_while_the_voucher_is_unused(browser, rich_volunteer, staff,
+                                                                           service):
+    voucher = take(rich_volunteer, service)
+    client = browser(rich_volunteer)
+    page = client.get(f"/me/vouchers/{voucher.id}").get_data(as_text=True)
+    assert f'data-voucher-feed="/me/vouchers/{voucher.id}/status"' in page and "js/voucher.js" in page
+
+    feed = client.get(f"/me/vouchers/{voucher.id}/status")
+    assert feed.status_code == 200 and feed.headers["Cache-Control"] == "no-store"
+    assert feed.json == {"status": "issued", "label": "待使用", "redeemed_at": None}
+
+    merchants.redeem(voucher, staff=staff)
+    db.session.commit()
+    feed = client.get(f"/me/vouchers/{voucher.id}/status").json
+    assert (feed["status"], feed["label"]) == ("redeemed", "已使用")
+    assert re.fullmatch(r"\d{4}年\d{1,2}月\d{1,2}日 \d\d:\d\d", feed["redeemed_at"])
+    page = client.get(f"/me/vouchers/{voucher.id}").get_data(as_text=True)
+    assert "data-voucher-feed" not in page and "qr-svg" not in page  # nothing left to wait for
+
+
+def test_the_status_feed_says_expired_once_the_time_has_passed(browser, rich_volunteer, service):
+    voucher = take(rich_volunteer, service)
+    voucher.expires_at = utcnow() - timedelta(seconds=1)
+    db.session.commit()
+    feed = browser(rich_volunteer).get(f"/me/vouchers/{voucher.id}/status").json
+    assert (feed["status"], feed["label"], feed["redeemed_at"]) == ("expired", "已过期", None)
+
+
+def test_only_the_owner_reads_a_vouchers_status_feed(browser, rich_volunteer, make_user, staff, service):
+    voucher = take(rich_volunteer, service)
+    path = f"/me/vouchers/{voucher.id}/status"
+    signed_out = browser().get(path)
+    assert signed_out.status_code == 401 and signed_out.json["error"]["code"] == "unauthorized"
+    other = browser(make_user("volunteer", name="王五")).get(path)
+    assert other.status_code == 404 and other.json["error"]["code"] == "not_found"
+    assert browser(rich_volunteer).get(f"/me/vouchers/{voucher.id + 1}/status").status_code == 404
+    shop_staff = browser(staff).get(path)
+    assert shop_staff.status_code == 403 and shop_staff.json["error"]["code"] == "forbidden"
+    assert "status" not in other.json and "status" not in shop_staff.json
+
+
 # --- merchant staff -------------------------------------------------------------------------------------------
 
 

@@ -560,3 +560,69 @@ def test_demo_seed_creates_projects_in_every_state_and_the_ledger_stays_clean(ru
     page = text(client.get("/me/claims"))
     assert "候补中 · 第 1 位" in page and "已确认" in page
     assert "啄木鸟行动" in text(client.get("/projects"))
+
+
+# --- today first ----------------------------------------------------------------------------------------------
+
+
+def titles_in(page: str, titles: list[str]) -> list[str]:
+    """The titles as the page lists them, top to bottom."""
+    return sorted(titles, key=lambda t: page.find(f">{t}</a>"))
+
+
+def test_the_desk_lists_todays_projects_first_marked_today(client, login, coordinator, make_project):
+    now = utcnow()
+    make_project(title="下周项目", starts_at=now + timedelta(days=7), ends_at=now + timedelta(days=7, hours=2))
+    make_project(title="今天的项目", starts_at=now - timedelta(hours=1), ends_at=now + timedelta(hours=1))
+    cancelled = make_project(title="今天取消的项目", starts_at=now - timedelta(hours=1),
+                             ends_at=now + timedelta(hours=2))
+    services.cancel_project(cancelled, actor=coordinator)
+    past = make_project(title="上周项目")
+    db.session.commit()
+    move(past, starts_at=now - timedelta(days=7), ends_at=now - timedelta(days=7) + timedelta(hours=2))
+    login(coordinator)
+
+    page = text(client.get("/coordinate/projects"))
+
+    assert titles_in(page, ["下周项目", "今天的项目", "今天取消的项目", "上周项目"]) == [
+        "今天的项目", "下周项目", "今天取消的项目", "上周项目"]
+    assert page.count('class="badge badge-today"') == 1
+    card = page[page.find(">今天的项目</a>"):page.find(">下周项目</a>")]
+    assert "今天" in card and "/checkin" in card  # the check-in screen, one tap away
+    assert page.count("/checkin") == 1
+
+
+def test_my_claims_puts_todays_confirmed_claim_first_with_a_checkin_button(client, login, volunteer,
+                                                                            make_project):
+    now = utcnow()
+    later = make_project(title="下周项目", starts_at=now + timedelta(days=7), ends_at=now + timedelta(days=7, hours=2))
+    today = make_project(title="今天的项目", starts_at=now + timedelta(minutes=10), ends_at=now + timedelta(hours=1))
+    for project in (later, today):
+        services.claim(project, volunteer=volunteer)
+    db.session.commit()
+    move(today, starts_at=now - timedelta(hours=1))  # under way now
+    login(volunteer)
+
+    page = text(client.get("/me/claims"))
+
+    assert titles_in(page, ["下周项目", "今天的项目"]) == ["今天的项目", "下周项目"]
+    assert page.count('class="badge badge-today"') == 1
+    assert page.count("/checkin/") == 1 and f'href="/checkin/{today.id}"' in page
+    assert client.get(f"/checkin/{today.id}").status_code == 200
+
+
+def test_a_project_today_that_has_ended_stays_first_but_offers_no_checkin(client, login, volunteer, make_project):
+    now = utcnow()
+    later = make_project(title="下周项目", starts_at=now + timedelta(days=7), ends_at=now + timedelta(days=7, hours=2))
+    ended = make_project(title="刚结束的项目", starts_at=now + timedelta(minutes=10), ends_at=now + timedelta(hours=1))
+    for project in (later, ended):
+        services.claim(project, volunteer=volunteer)
+    db.session.commit()
+    start_of_day = now.astimezone(SHANGHAI).replace(hour=0, minute=0, second=0, microsecond=0)
+    move(ended, starts_at=start_of_day, ends_at=min(now, start_of_day + timedelta(minutes=1)))
+    login(volunteer)
+
+    page = text(client.get("/me/claims"))
+
+    assert titles_in(page, ["下周项目", "刚结束的项目"]) == ["刚结束的项目", "下周项目"]
+    assert "/checkin/" not in page

@@ -1,5 +1,5 @@
-// Hours pages: the check-in screen's rotating code (fetched again a moment after each expiry, with a countdown),
-// "select all" in the review queue, and the certificate's print button. Kept out of the pages so the CSP can
+// Hours pages: the check-in screen's rotating code (fetched again a moment after each expiry, with a countdown)
+// and its count of who has checked in (the same feed, asked every few seconds in between), "select all" in the review queue, and the certificate's print button. Kept out of the pages so the CSP can
 // forbid inline script.
 (function () {
   "use strict";
@@ -10,6 +10,7 @@
     var qr = screen.querySelector("[data-qr]");
     var countdown = screen.querySelector("[data-countdown]");
     var status = screen.querySelector("[data-status]");
+    var attendance = screen.querySelector("[data-attendance]");
     var feed = screen.getAttribute("data-feed");
     var expires = Date.parse(screen.getAttribute("data-expires-at"));
     // Count against the server's clock: the code rotates on its minute, not on the tablet's.
@@ -18,6 +19,8 @@
     var failures = 0;
     var retryAt = 0;
     var GRACE = 60000; // the previous code is still accepted for one more window
+    var COUNT_EVERY = 5000; // the count of who has checked in, asked for between rotations
+    var countAt = 0;
 
     var now = function () { return Date.now() + skew; };
     var grouped = function (code) { return code.slice(0, 3) + " " + code.slice(3); };
@@ -27,8 +30,16 @@
       status.hidden = false;
     };
 
+    var showAttendance = function (data) {
+      attendance.querySelector("[data-checked-in]").textContent = attendance.getAttribute("data-count-label")
+        .replace("{n}", data.checked_in).replace("{total}", data.confirmed);
+      attendance.querySelector("[data-present]").textContent = attendance.getAttribute("data-present-label")
+        .replace("{n}", data.present);
+    };
+
     var refresh = function () {
       fetching = true;
+      countAt = now() + COUNT_EVERY;
       fetch(feed, { credentials: "same-origin", cache: "no-store", headers: { Accept: "application/json" } })
         .then(function (response) {
           return response.json().then(function (body) { return { ok: response.ok, body: body }; });
@@ -42,9 +53,13 @@
           var data = result.body;
           skew = Date.parse(data.server_now) - Date.now();
           expires = Date.parse(data.expires_at);
-          digits.textContent = grouped(data.code);
+          if (digits.getAttribute("data-shown") !== data.code) { // the QR is redrawn only when the code changes
+            digits.setAttribute("data-shown", data.code);
+            digits.textContent = grouped(data.code);
+            qr.innerHTML = data.qr_svg;
+          }
           digits.classList.remove("stale");
-          qr.innerHTML = data.qr_svg;
+          showAttendance(data);
           status.hidden = true;
           failures = 0;
         })
@@ -71,8 +86,12 @@
           digits.classList.add("stale");
         }
       }
+      if (!fetching && now() >= countAt && now() >= retryAt) {
+        refresh();
+      }
     };
 
+    countAt = now() + COUNT_EVERY;
     tick();
     window.setInterval(tick, 250);
   }
