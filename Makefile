@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 MO := credits/translations/en/LC_MESSAGES/messages.mo
 export FLASK_APP := wsgi
+# `make run PORT=5001` when 5000 is taken (macOS's AirPlay receiver holds it, for one).
+PORT ?= 5000
 
 .PHONY: run test lint translations extract-messages clean-db
 
@@ -23,7 +25,7 @@ translations: $(MO)
 run: $(STAMP) $(MO)
 	$(BIN)/flask db upgrade
 	$(BIN)/flask credits seed-demo
-	$(BIN)/flask run --host 127.0.0.1 --port 5000
+	$(BIN)/flask run --host 127.0.0.1 --port $(PORT)
 
 test: $(STAMP) $(MO)
 	$(BIN)/pytest $(PYTEST_ARGS)

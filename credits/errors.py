@@ -6,10 +6,12 @@ import logging
 import re
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
-from flask import Flask, jsonify, redirect, render_template, request, url_for
+from flask import Flask, flash, jsonify, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_wtf.csrf import CSRFError
 from marshmallow import ValidationError
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -149,6 +151,10 @@ def error_response(status: int, code: str, message: str, fields: dict | None = N
             body.update(details)
         return jsonify(error=body), status
     if status == 401:
+        if request.method != "GET":  # a form posted after the session ended: back to it after signing in
+            back = came_from()
+            keep_form_for(back, _("登录已过期，请重新登录。您填写的内容已保留，确认后再提交一次。"))
+            return redirect(url_for("auth.login", next=back))
         return redirect(url_for("auth.login", next=request.full_path))
     return render_template("errors/error.html", status=status, code=code, message=message,
                            fields=fields or {}), status
@@ -166,6 +172,32 @@ def handle_validation_error(exc: ValidationError):
     rollback()
     return error_response(422, "validation_error", str(InvalidInput.message),
                           _flatten_messages(exc.messages))
+
+
+def came_from() -> str:
+    """The page a form was posted from (its Referer, when on this site), else the home page."""
+    referrer = urlsplit(request.referrer or "")
+    if referrer.netloc != request.host or not referrer.path.startswith("/") or referrer.path.startswith("//"):
+        return "/"
+    return referrer.path + (f"?{referrer.query}" if referrer.query else "")
+
+
+def keep_form_for(path: str, message: str) -> None:
+    """The form on `path` gets back what was typed into it (kept by app.js in the tab's sessionStorage; passwords
+    never): the next time that page is shown, and the person is told why."""
+    session["restore_form"] = urlsplit(path).path
+    flash(message, "warning")
+
+
+def handle_csrf_error(exc: CSRFError):
+    """A form whose page expired (its CSRF token is older than the session, or the session ended): back to that
+    page, what was typed kept, rather than a dead end."""
+    rollback()
+    if wants_json():
+        return handle_http_exception(exc)
+    back = came_from()
+    keep_form_for(back, _("页面已过期。您填写的内容已保留，请确认后再提交一次。"))
+    return redirect(back, 303)
 
 
 def handle_http_exception(exc: HTTPException):
@@ -231,6 +263,7 @@ def handle_unexpected(exc: Exception):
 def register_errorhandlers(app: Flask) -> None:
     app.register_error_handler(DomainError, handle_domain_error)
     app.register_error_handler(ValidationError, handle_validation_error)
+    app.register_error_handler(CSRFError, handle_csrf_error)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(DBAPIError, handle_database_error)
     app.register_error_handler(Exception, handle_unexpected)

@@ -147,3 +147,16 @@ def test_verify_ledger_exits_0_after_seed_demo(runner):
 
     assert result.exit_code == 0, result.output
     assert "ledger ok" in result.output
+
+
+def test_make_run_serves_on_the_port_it_is_given():
+    """`make run` on a busy port 5000 failed with "Port 5000 is in use": PORT picks another."""
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    dry = subprocess.run(["make", "-n", "run", "PORT=5123"], cwd=root, capture_output=True,
+                         text=True, check=True).stdout
+    default = subprocess.run(["make", "-n", "run"], cwd=root, capture_output=True, text=True, check=True).stdout
+    assert "flask run --host 127.0.0.1 --port 5123" in dry
+    assert "--port 5000" in default

@@ -62,3 +62,12 @@ def labels():
     return {"role_label": lambda role: ROLE_LABELS.get(role, role),
             "org_kind_label": lambda kind: ORG_KIND_LABELS.get(kind, kind),
             "role_labels": ROLE_LABELS, "org_kind_labels": ORG_KIND_LABELS, "lang": str(get_locale())}
+
+
+@bp.app_context_processor
+def form_to_restore():
+    """True on the page a refused form was posted from (errors.keep_form_for): app.js puts back what was typed."""
+    restore = session.get("restore_form") == request.path
+    if restore:
+        session.pop("restore_form")
+    return {"restore_form": restore}

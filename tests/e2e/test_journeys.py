@@ -482,3 +482,29 @@ def test_the_focus_check_catches_a_page_without_focus_styles(phone):
     # A focus that falls back to the page itself is no better.
     page.evaluate("() => document.activeElement && document.activeElement.blur()")
     assert "<body>" in page.evaluate(FOCUS_CHECK)
+
+
+def test_a_half_typed_project_survives_the_sign_in_expiring(phone, coordinator):
+    """The session ends while the coordinator types (here: the browser's cookies are cleared). Saving used to land
+    on a bare 400 page and lose the form; now it leads through sign-in back to the form, filled in as it was. In
+    Chinese only: the language chosen is kept in the session that ends here."""
+    words = Words("zh_CN")
+    desk = phone()
+    sign_in(desk, words, coordinator)
+    menu(desk, words, "组织项目")
+    desk.locator("main").get_by_role("button", name=words("新建项目")).click()
+    desk.get_by_label(words("项目名称")).fill("啄木鸟行动")
+    desk.get_by_label(words("介绍")).fill("沿奉城老街查找并上报公共设施问题。")
+    desk.get_by_label(words("名额"), exact=True).fill("7")
+    desk.context.clear_cookies()
+    desk.locator("main").get_by_role("button", name=words("保存为草稿")).click()
+
+    expect(flash(desk)).to_contain_text(words("页面已过期。您填写的内容已保留，请确认后再提交一次。"))
+    desk.get_by_label(words("手机号")).fill(coordinator.phone)
+    desk.get_by_label(words("密码"), exact=True).fill(PASSWORD)
+    desk.locator("main").get_by_role("button", name=words("登录"), exact=True).click()
+
+    expect(desk.get_by_label(words("项目名称"))).to_have_value("啄木鸟行动")
+    expect(desk.get_by_label(words("介绍"))).to_have_value("沿奉城老街查找并上报公共设施问题。")
+    expect(desk.get_by_label(words("名额"), exact=True)).to_have_value("7")
+    assert "/coordinate/projects/new" in desk.url

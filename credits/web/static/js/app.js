@@ -33,6 +33,74 @@
     }, 0);
   });
 
+  // What was typed into a form is kept in this tab until the answer comes: if the post is refused because the page
+  // or the sign-in expired, the server sends the person back to the page (data-restore-form on <body>) and the
+  // form is filled in again. Passwords, hidden fields (the CSRF token) and files are never kept.
+  var KEPT = "credits-form:";
+  var KEEP_MS = 60 * 60 * 1000;
+
+  function formKey(form) {
+    return KEPT + window.location.pathname + "|" + (form.getAttribute("action") || "");
+  }
+
+  function keepable(field) {
+    return field.name && !field.disabled && ["password", "hidden", "file", "submit", "button"].indexOf(field.type) < 0;
+  }
+
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if ((form.getAttribute("method") || "get").toLowerCase() !== "post") {
+      return;
+    }
+    var values = {};
+    Array.prototype.forEach.call(form.elements, function (field) {
+      if (!keepable(field)) {
+        return;
+      }
+      if (field.type === "checkbox" || field.type === "radio") {
+        values[field.name] = values[field.name] || [];
+        if (field.checked) {
+          values[field.name].push(field.value);
+        }
+      } else {
+        values[field.name] = field.value;
+      }
+    });
+    try {
+      window.sessionStorage.setItem(formKey(form), JSON.stringify({at: Date.now(), values: values}));
+    } catch (e) { /* storage full or refused: nothing is kept, nothing breaks */ }
+  }, true);
+
+  function restoreForms() {
+    Array.prototype.forEach.call(document.querySelectorAll("form[method=post], form[method=POST]"), function (form) {
+      var kept;
+      try {
+        kept = JSON.parse(window.sessionStorage.getItem(formKey(form)) || "null");
+      } catch (e) {
+        kept = null;
+      }
+      if (!kept || Date.now() - kept.at > KEEP_MS) {
+        return;
+      }
+      Array.prototype.forEach.call(form.elements, function (field) {
+        if (!keepable(field) || !(field.name in kept.values)) {
+          return;
+        }
+        var value = kept.values[field.name];
+        if (field.type === "checkbox" || field.type === "radio") {
+          field.checked = value.indexOf(field.value) >= 0;
+        } else {
+          field.value = value;
+        }
+      });
+      window.sessionStorage.removeItem(formKey(form));
+    });
+  }
+
+  if (document.body.hasAttribute("data-restore-form")) {
+    restoreForms();
+  }
+
   // Back to a page kept in the browser's memory (bfcache): its forms may be used again.
   window.addEventListener("pageshow", function (event) {
     if (!event.persisted) {
