@@ -263,7 +263,7 @@ def test_signed_out_tap_goes_to_sign_in_and_back_to_the_project(client, make_pro
 def test_claim_without_csrf_token_is_refused(client, login, volunteer, make_project):
     project = make_project()
     login(volunteer)
-    assert client.post(f"/projects/{project.id}/claim").status_code == 400
+    assert client.post(f"/projects/{project.id}/claim").status_code == 303
     assert claims_of(project.id) == []
 
 
