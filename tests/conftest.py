@@ -49,6 +49,22 @@ def _make_app(url: str, **overrides):
     return app
 
 
+class OffsetClock:
+    """Stands in for the `time` module where a test patches it: time() is the real time moved on by `offset`."""
+
+    offset = 0.0
+
+    def time(self) -> float:
+        return time.time() + self.offset
+
+
+def offset_clock(monkeypatch, *modules) -> OffsetClock:
+    clock = OffsetClock()
+    for module in modules:
+        monkeypatch.setattr(module, "time", clock)
+    return clock
+
+
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory):
     """A redis-server of the test session's own, on a free port: the rate limits' real store, where an increment

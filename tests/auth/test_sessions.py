@@ -8,21 +8,14 @@ import time
 import pytest
 
 from credits.auth import sessions
+from tests.conftest import offset_clock
 
 HOUR = 3600
 
 
 @pytest.fixture
 def clock(monkeypatch):
-    class Clock:
-        offset = 0.0
-
-        def time(self) -> float:
-            return time.time() + self.offset
-
-    clock = Clock()
-    monkeypatch.setattr(sessions, "time", clock)
-    return clock
+    return offset_clock(monkeypatch, sessions)
 
 
 @pytest.mark.parametrize("remember", [False, True])

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from collections import Counter
 from unittest import mock
 
@@ -17,7 +16,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from credits.auth.throttle import DEVICE_COOKIE
 from credits.extensions import db, limiter
-from tests.conftest import _make_app, csrf_token
+from tests.conftest import _make_app, csrf_token, offset_clock
 
 PASSWORD = "gongyi-test-2026"
 WRONG = "wrong-password"
@@ -171,15 +170,7 @@ def test_refused_input_is_not_counted_as_a_failed_sign_in(client, make_user):
 def clock(monkeypatch):
     import limits.storage.memory
 
-    class Clock:
-        offset = 0.0
-
-        def time(self) -> float:
-            return time.time() + self.offset
-
-    clock = Clock()
-    monkeypatch.setattr(limits.storage.memory, "time", clock)
-    return clock
+    return offset_clock(monkeypatch, limits.storage.memory)
 
 
 def test_the_address_window_is_15_minutes(client, make_user, clock):
