@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import current_app
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from marshmallow import ValidationError, fields
 from sqlalchemy import DateTime, TypeDecorator
@@ -13,6 +14,22 @@ from sqlalchemy import DateTime, TypeDecorator
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def hours_number(minutes: int) -> str:
+    """Minutes as hours to at most one decimal, rounded half up to the nearest 6 minutes: the one rounding rule for
+    hours people read. Nearest, not down, so that a total and what is left of a target add up (20 分钟 and 99.7 小时
+    make 100 小时). Sums and differences are worked out in minutes and rounded here once."""
+    tenths = (minutes + 3) // 6
+    return str(tenths // 10) if tenths % 10 == 0 else f"{tenths // 10}.{tenths % 10}"
+
+
+def duration(minutes: int) -> str:
+    """A length of service as people read it (the `duration` template filter): under an hour in minutes, otherwise
+    in hours to one decimal."""
+    if minutes < 60:
+        return gettext("%(n)s 分钟", n=minutes)
+    return gettext("%(n)s 小时", n=hours_number(minutes))
 
 
 def local_zone() -> ZoneInfo:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import math
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -461,9 +460,9 @@ def settle(state: CreditState, *, key: str, record: ServiceRecord, actor: User |
     issuance = system_account(SystemAccount.ISSUANCE)
     shortfall = 0
     if delta > 0:
-        hours = earned // project.coins_per_block * project.block_minutes / 60
+        reached = earned // project.coins_per_block * project.block_minutes
         transfer(TxKind.ISSUE, issuance, volunteer, delta, actor=actor, ref=("service_record", record.id),
-                 memo=memos.write(memos.ISSUED, project=project.title, hours=f"{hours:g}"), idempotency_key=key)
+                 memo=memos.issued(project.title, reached), idempotency_key=key)
         moved = delta
     elif delta < 0:
         claw = min(-delta, locked_balance(volunteer))
@@ -611,7 +610,3 @@ def verify_certificate(number: str) -> CertificateStatus:
     revoked = db.session.scalar(select(func.coalesce(func.sum(ServiceRecord.minutes), 0)).where(
         ServiceRecord.id.in_(certificate.record_ids), ServiceRecord.status == RecordStatus.REVOKED))
     return CertificateStatus(certificate, revoked)
-
-
-def hours_text(minutes: int) -> str:
-    return f"{math.floor(minutes / 6) / 10:g}"

@@ -35,6 +35,7 @@ from credits.ledger.services import find_user_account, history, wallet_figures
 from credits.pagination import PageArgs, paginate
 from credits.projects.models import Claim, ClaimStatus, Project, ProjectStatus
 from credits.projects.services import get_claim, get_project, my_claims
+from credits.timeutil import duration as format_duration
 from credits.timeutil import local_day_range, local_zone, utcnow
 from credits.web.forms import form_view
 
@@ -65,7 +66,7 @@ CERTIFICATE_RATE_LIMIT = "60 per minute"
 
 @bp.context_processor
 def helpers() -> dict[str, Any]:
-    return {"hours_text": services.hours_text, "record_status_labels": RECORD_STATUS_LABELS,
+    return {"record_status_labels": RECORD_STATUS_LABELS,
             "source_labels": SOURCE_LABELS, "tx_kind_labels": TX_KIND_LABELS,
             "claim_status_labels": CLAIM_STATUS_LABELS}
 
@@ -202,15 +203,15 @@ def check_out(project_id: int):
     def done(data):
         record, coins = services.check_out(claim, data["code"], volunteer=current_user)
         db.session.commit()
-        hours = services.hours_text(record.minutes)
+        duration = format_duration(record.minutes)
         if record.status == RecordStatus.APPROVED and coins:
-            flash(_("签退成功！本次服务 %(hours)s 小时，已自动通过，获得 %(coins)s 公益币。", hours=hours, coins=coins),
-                  "success")
+            flash(_("签退成功！本次服务 %(duration)s，已自动通过，获得 %(coins)s 公益币。", duration=duration,
+                    coins=coins), "success")
         elif record.status == RecordStatus.APPROVED:
-            flash(_("签退成功！本次服务 %(hours)s 小时，已自动通过并计入累计时长；满 %(block)s 分钟发放公益币。",
-                    hours=hours, block=claim.project.block_minutes), "success")
+            flash(_("签退成功！本次服务 %(duration)s，已自动通过并计入累计时长；满 %(block)s 分钟发放公益币。",
+                    duration=duration, block=claim.project.block_minutes), "success")
         else:
-            flash(_("签退成功！本次服务 %(hours)s 小时。当天签到时长超过 8 小时，等待协调员审核。", hours=hours),
+            flash(_("签退成功！本次服务 %(duration)s。当天签到时长超过 8 小时，等待协调员审核。", duration=duration),
                   "success")
         return redirect(url_for(".my_hours"))
 
@@ -340,18 +341,18 @@ def review_one(record_id: int, action: str):
         if action == "approve":
             coins = services.approve(record, reviewer=current_user)
             if record.status == RecordStatus.AWAITING_SECOND_APPROVAL:
-                message = _("已初审 %(name)s 的 %(hours)s 小时：发币较多，需另一位协调员或管理员复核后发放。",
-                            name=name, hours=services.hours_text(record.minutes))
+                message = _("已初审 %(name)s 的 %(duration)s：发币较多，需另一位协调员或管理员复核后发放。",
+                            name=name, duration=format_duration(record.minutes))
             else:
-                message = _("已通过 %(name)s 的 %(hours)s 小时，发放 %(coins)s 公益币。", name=name,
-                            hours=services.hours_text(record.minutes), coins=coins)
+                message = _("已通过 %(name)s 的 %(duration)s，发放 %(coins)s 公益币。", name=name,
+                            duration=format_duration(record.minutes), coins=coins)
         elif action == "reject":
             services.reject(record, data["reason"], reviewer=current_user)
             message = _("已驳回 %(name)s 的记录。", name=name)
         else:
             clawed = services.revoke(record, data["reason"], reviewer=current_user)
-            message = _("已撤销 %(name)s 的 %(hours)s 小时，扣回 %(coins)s 公益币。", name=name,
-                        hours=services.hours_text(record.minutes), coins=clawed)
+            message = _("已撤销 %(name)s 的 %(duration)s，扣回 %(coins)s 公益币。", name=name,
+                        duration=format_duration(record.minutes), coins=clawed)
         db.session.commit()
         flash(message, "success")
         return redirect(url_for(".review_queue", **_filters(args)))

@@ -20,7 +20,7 @@ from credits.extensions import db
 from credits.projects.models import Project, ProjectStatus
 from credits.reports.services import ProjectFigures, project_figures
 from credits.reviews.models import Review, ReviewCandidate, ReviewReviewer, ReviewScore, ReviewStatus
-from credits.timeutil import local_day_range, utcnow
+from credits.timeutil import hours_number, local_day_range, utcnow
 
 SCORE_MIN, SCORE_MAX = 0, 100
 INELIGIBLE_STATUSES = (ProjectStatus.DRAFT.value, ProjectStatus.CANCELLED.value)
@@ -251,7 +251,7 @@ class RankingRow:
 
     @property
     def approved_hours(self) -> float:
-        return round(self.figures.approved_minutes / 60, 1)
+        return float(hours_number(self.figures.approved_minutes))
 
 
 def ranking(review: Review) -> list[RankingRow]:

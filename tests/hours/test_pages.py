@@ -196,6 +196,7 @@ def test_volunteer_checks_in_and_out_with_the_code_from_the_screen(browser, coor
     assert "已自动通过" in outcome and "获得 1 公益币" in outcome
 
 
+
 def test_a_wrong_code_is_shown_on_the_page_and_records_nothing(browser, coordinator, volunteer):
     project = started_project(coordinator)
     confirmed(project, volunteer)
@@ -267,6 +268,7 @@ def test_manual_record_form_files_a_pending_record(browser, coordinator, volunte
     assert record.started_at == at(2, 9)  # the form's naive time is Asia/Shanghai
 
 
+
 @pytest.mark.parametrize("start_hour, end_hour, message", [(11, 9, "结束时间必须晚于开始时间"),
                                                           (None, 9, "日期或时间的格式不正确")])
 def test_bad_manual_input_re_renders_the_form_and_stores_nothing(browser, coordinator, volunteer,
@@ -308,7 +310,7 @@ def test_my_hours_lists_every_record_with_status_source_and_reason(browser, coor
     db.session.commit()
     page = text(browser(volunteer).get("/me/hours"))
     assert "已通过" in page and "已驳回" in page and "当天未到场" in page
-    assert "1.5 小时" in page and "0.5 小时" in page and "补录" in page
+    assert "1.5 小时" in page and "30 分钟" in page and "补录" in page
     assert f"/claims/{claim.id}/hours/new" in page and f"/checkin/{claim.project_id}" in page
 
 
@@ -426,6 +428,30 @@ def test_the_wallet_in_english_shows_the_memo_in_english_around_the_projects_own
     memo = re.search(r'class="tx-memo">([^<]*)<', text(reader.get("/me/wallet"))).group(1)
 
     assert memo == "1 h at 健康加油站"  # the stored memo stays 健康加油站 满 1 小时
+
+
+def test_the_wallet_reads_a_ten_minute_rule_in_minutes(browser, coordinator, volunteer, set_policy):
+    set_policy(min_block_minutes=10)
+    claim = confirmed(started_project(coordinator), volunteer)
+    claim.project.block_minutes = 10
+    db.session.commit()
+    hours.approve(manual(claim, volunteer, 2, 10), reviewer=coordinator)
+    db.session.commit()
+
+    html = text(browser(volunteer).get("/me/wallet"))
+
+    assert "健康加油站 满 10 分钟" in html and "0.166667" not in html
+
+
+def test_the_wallet_shows_short_service_in_minutes_and_what_is_left_adds_up(browser, coordinator, volunteer):
+    claim = confirmed(started_project(coordinator), volunteer)
+    hours.approve(manual(claim, volunteer, 2, 20), reviewer=coordinator)
+    db.session.commit()
+
+    html = text(browser(volunteer).get("/me/wallet"))
+
+    assert "20 分钟" in html  # not 0.3 小时
+    assert "还差 99.7 小时" in html  # 6000 − 20 minutes, formatted once: 20 分钟 and 99.7 小时 make 100 hours
 
 
 def test_wallet_of_a_volunteer_without_coins_is_empty_not_an_error(browser, volunteer):
