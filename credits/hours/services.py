@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import string
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -90,10 +92,16 @@ def checkin_code(project: Project, *, actor: User) -> tuple[str, datetime]:
             datetime.fromtimestamp((window + 1) * CODE_WINDOW, tz=now.tzinfo))
 
 
+def checkin_digits(text: str) -> str:
+    """The digits of a typed, pasted or scanned check-in code: full-width digits read as digits, spaces and
+    anything else dropped (only ASCII digits, which compare_digest can compare)."""
+    return "".join(ch for ch in unicodedata.normalize("NFKC", str(text)) if ch in string.digits)
+
+
 def _check_code(project: Project, code: str, now: datetime) -> int:
     """The coordinator whose current (or previous) code this is. Raises WrongCode."""
     window = int(now.timestamp()) // CODE_WINDOW
-    code = "".join(ch for ch in str(code) if ch.isdigit())
+    code = checkin_digits(code)
     for coordinator_id in db.session.scalars(
             select(User.id).join(UserRole, UserRole.user_id == User.id)
             .where(User.organization_id == project.organization_id, User.is_active_user.is_(True),
@@ -298,7 +306,7 @@ def get_record(record_id: int, *, viewer: Any) -> ServiceRecord:
     if record is None or not (record.volunteer_id == getattr(viewer, "id", None)
                               or can_manage(record.project, viewer)
                               or (getattr(viewer, "is_authenticated", False) and viewer.has_role(Role.ADMIN))):
-        raise NotFound()
+        raise NotFound(what="record")
     return record
 
 
@@ -606,7 +614,7 @@ def verify_certificate(number: str) -> CertificateStatus:
     certificate = db.session.scalars(select(Certificate).where(Certificate.number == number.strip().upper())
                                      ).one_or_none()
     if certificate is None:
-        raise NotFound()
+        raise NotFound(what="certificate")
     revoked = db.session.scalar(select(func.coalesce(func.sum(ServiceRecord.minutes), 0)).where(
         ServiceRecord.id.in_(certificate.record_ids), ServiceRecord.status == RecordStatus.REVOKED))
     return CertificateStatus(certificate, revoked)

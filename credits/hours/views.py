@@ -158,7 +158,7 @@ def _checkin_context(project_id: int) -> dict[str, Any]:
 
 
 def _prefilled_code() -> dict[str, str]:
-    code = "".join(ch for ch in request.args.get("code", "") if ch.isdigit())[:6]
+    code = services.checkin_digits(request.args.get("code", ""))[:6]
     return {"code": code} if code else {}
 
 
@@ -172,7 +172,7 @@ def checkin_page(project_id: int):
 
 def _require_claim(context: dict[str, Any]) -> Claim:
     if context["claim"] is None:
-        raise NotFound()
+        raise NotFound(what="claim")
     return context["claim"]
 
 
@@ -232,7 +232,7 @@ def manual_record(claim_id: int):
     """补录: a record for time the volunteer served but could not check in for; it waits for review."""
     claim = get_claim(claim_id, viewer=current_user)
     if claim.volunteer_id != current_user.id:  # the organiser's coordinators may see it, but not file for it
-        raise NotFound()
+        raise NotFound(what="claim")
 
     def done(data):
         services.file_manual(claim, data, volunteer=current_user)
@@ -242,7 +242,10 @@ def manual_record(claim_id: int):
 
     project = claim.project
     bounds = {"min": _local_input(project.starts_at), "max": _local_input(min(project.ends_at, utcnow()))}
-    return form_view(ManualRecordIn(), "hours/manual.html", done, claim=claim, project=project, bounds=bounds)
+    # Most 补录 cover the whole project: start from its times rather than two empty date pickers.
+    prefill = {"started_at": bounds["min"], "ended_at": bounds["max"]}
+    return form_view(ManualRecordIn(), "hours/manual.html", done, claim=claim, project=project, bounds=bounds,
+                     prefill=prefill)
 
 
 class MyHoursArgs(PageArgs):
@@ -422,7 +425,7 @@ def certificate(number: str):
     """The printable certificate, for its volunteer only (anyone else: not found)."""
     status = services.verify_certificate(number)
     if status.certificate.volunteer_id != current_user.id:
-        raise NotFound()
+        raise NotFound(what="certificate")
     return render_template("hours/certificate.html", **_certificate_context(status))
 
 

@@ -196,6 +196,19 @@ def test_volunteer_checks_in_and_out_with_the_code_from_the_screen(browser, coor
     assert "已自动通过" in outcome and "获得 1 公益币" in outcome
 
 
+def test_the_code_box_takes_a_pasted_code_with_spaces_whole(browser, coordinator, volunteer):
+    project = started_project(coordinator)
+    claim = confirmed(project, volunteer)
+    code, _expires = hours.checkin_code(project, actor=coordinator)
+    browser = browser(volunteer)
+    pasted = f" {code[:3]} {code[3:]} "
+
+    box = re.search(r'<input id="f-code"[^>]*>', text(browser.get(f"/checkin/{project.id}"))).group()
+    maxlength = re.search(r'maxlength="(\d+)"', box)
+    assert maxlength is None or int(maxlength.group(1)) >= len(pasted) + 10
+    assert post(browser, f"/checkin/{project.id}", {"code": pasted}).status_code == 302
+    assert db.session.scalars(select(ServiceRecord).filter_by(claim_id=claim.id)).one().status == RecordStatus.OPEN
+
 
 def test_a_wrong_code_is_shown_on_the_page_and_records_nothing(browser, coordinator, volunteer):
     project = started_project(coordinator)
@@ -267,6 +280,23 @@ def test_manual_record_form_files_a_pending_record(browser, coordinator, volunte
     assert (record.status, record.source, record.minutes, record.note) == ("pending", "manual", 120, "现场忘记签到")
     assert record.started_at == at(2, 9)  # the form's naive time is Asia/Shanghai
 
+
+def test_the_manual_form_starts_with_the_projects_own_times(browser, coordinator, volunteer):
+    allow_history(3)
+    project = projects.create_project({"title": "敬老院陪伴", "category": "助老", "location": "镇敬老院",
+                                       "starts_at": at(2, 9), "ends_at": utcnow() + timedelta(days=1),
+                                       "capacity": 10}, actor=coordinator)
+    projects.publish(project, actor=coordinator, publish_at=at(3, 9))
+    db.session.commit()
+    claim = confirmed(project, volunteer)
+    project.ends_at = at(2, 11)  # it has since run its course
+    db.session.commit()
+
+    page = text(browser(volunteer).get(f"/claims/{claim.id}/hours/new"))
+
+    start, end = at(2, 9).strftime("%Y-%m-%dT%H:%M"), at(2, 11).strftime("%Y-%m-%dT%H:%M")
+    assert re.search(rf'name="started_at"[^>]*value="{start}"', page)
+    assert re.search(rf'name="ended_at"[^>]*value="{end}"', page)
 
 
 @pytest.mark.parametrize("start_hour, end_hour, message", [(11, 9, "结束时间必须晚于开始时间"),
