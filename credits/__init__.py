@@ -40,6 +40,7 @@ def create_app(config: type[Config] | None = None, overrides: Mapping | None = N
     register_logging(app)
     register_proxy(app)
     register_extensions(app)
+    register_template_filters(app)
     register_blueprints(app)
     register_id_range(app)
     register_errorhandlers(app)
@@ -122,6 +123,12 @@ def register_extensions(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale)
     api.init_app(app, spec_kwargs={"components": {"securitySchemes": {
         "bearer": {"type": "http", "scheme": "bearer"}}}})
+
+
+def register_template_filters(app: Flask) -> None:
+    from credits.timeutil import duration
+
+    app.add_template_filter(duration, "duration")
 
 
 def register_blueprints(app: Flask) -> None:

@@ -46,8 +46,20 @@ class Forbidden(DomainError):
     code, status, message = "forbidden", 403, _l("您没有权限执行此操作。")
 
 
+# What a 404 names, by the kind of thing looked for: NotFound(what="voucher").
+NOT_FOUND_MESSAGES = {"project": _l("找不到这个项目。"), "claim": _l("找不到这条认领记录。"),
+                      "record": _l("找不到这条时长记录。"), "certificate": _l("找不到这份证明。"),
+                      "review": _l("找不到这次评审。"), "candidate": _l("该项目不是本次评审的候选项目。"),
+                      "merchant": _l("找不到这个商户。"),
+                      "service": _l("找不到这项服务。"), "voucher": _l("找不到这张兑换券。"),
+                      "user": _l("找不到这个用户。"), "organization": _l("找不到这个组织。")}
+
+
 class NotFound(DomainError):
     code, status, message = "not_found", 404, _l("找不到该对象。")
+
+    def __init__(self, message: Any = None, *, what: str | None = None, **kwargs: Any) -> None:
+        super().__init__(NOT_FOUND_MESSAGES[what] if message is None and what else message, **kwargs)
 
 
 class InvalidInput(DomainError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from flask_babel import gettext as _
 from marshmallow import ValidationError, fields, validate
@@ -41,3 +42,12 @@ class Text(fields.String):
         if _UNSTORABLE.search(text):
             raise ValidationError(_("不能包含控制字符。"))
         return text
+
+
+class TypedCode(Text):
+    """A code someone typed or pasted (a check-in code, a voucher code): full-width characters read as their
+    ASCII forms and every space dropped before the length is checked, so " 066 213 " is the code 066213."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        return "".join(unicodedata.normalize("NFKC", text).split())

@@ -506,8 +506,7 @@ class _Seeder:
         self.out.add(ServiceRecord, row)
         actor = row["reviewed_by_id"] if source == RecordSource.MANUAL or not checkin_ok else None
         if earned > 0:
-            hours = earned // rule.coins_per_block * rule.block_minutes / 60
-            memo = memos.write(memos.ISSUED, project=title, hours=f"{hours:g}")
+            memo = memos.issued(title, earned // rule.coins_per_block * rule.block_minutes)
             self.push(approved, "issue", (record_id, v, earned, actor, memo))
             appetite = 0.6 if v == 0 else 0.09
             if rng.random() < appetite:

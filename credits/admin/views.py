@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
@@ -15,6 +15,7 @@ from credits.auth import services
 from credits.auth.models import AuditEvent, Organization, Role, User
 from credits.auth.permissions import role_required
 from credits.auth.schemas import PASSWORD, PHONE, NewPasswordMixin, OrganizationIn, StripMixin, UserAdminIn
+from credits.errors import NotFound
 from credits.extensions import db
 from credits.fields import Id, Text
 from credits.hours import services as hours
@@ -94,7 +95,9 @@ def user_new():
 
 @bp.route("/users/<int:user_id>", methods=["GET", "POST"])
 def user_edit(user_id: int):
-    user = db.session.get(User, user_id) or abort(404)
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFound(what="user")
 
     def save(data):
         services.update_user(user, actor=current_user, **data)
@@ -120,7 +123,9 @@ def organizations():
 
 @bp.route("/organizations/<int:org_id>", methods=["GET", "POST"])
 def organization_edit(org_id: int):
-    org = db.session.get(Organization, org_id) or abort(404)
+    org = db.session.get(Organization, org_id)
+    if org is None:
+        raise NotFound(what="organization")
 
     def save(data):
         services.update_organization(org, actor=current_user, **data)

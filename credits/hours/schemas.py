@@ -5,14 +5,14 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from credits.fields import Id, Text
+from credits.fields import Id, Text, TypedCode
 from credits.hours.models import RecordStatus
 from credits.projects.schemas import ProjectRef, VolunteerRef
 from credits.timeutil import LocalDate, LocalDateTime
 
 
 class CodeIn(Schema):
-    code = Text(required=True, validate=validate.Length(min=1, max=20))
+    code = TypedCode(required=True, validate=validate.Length(min=1, max=20))
 
 
 class ManualRecordIn(Schema):

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import math
 import secrets
+import string
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -122,10 +123,16 @@ def attendance(project: Project, *, actor: User) -> Attendance:
     return Attendance(confirmed=confirmed, checked_in=checked_in, present=present)
 
 
+def checkin_digits(text: str) -> str:
+    """The digits of a typed, pasted or scanned check-in code: full-width digits read as digits, spaces and
+    anything else dropped (only ASCII digits, which compare_digest can compare)."""
+    return "".join(ch for ch in unicodedata.normalize("NFKC", str(text)) if ch in string.digits)
+
+
 def _check_code(project: Project, code: str, now: datetime) -> int:
     """The coordinator whose current (or previous) code this is. Raises WrongCode."""
     window = int(now.timestamp()) // CODE_WINDOW
-    code = "".join(ch for ch in str(code) if ch.isdigit())
+    code = checkin_digits(code)
     for coordinator_id in db.session.scalars(
             select(User.id).join(UserRole, UserRole.user_id == User.id)
             .where(User.organization_id == project.organization_id, User.is_active_user.is_(True),
@@ -330,7 +337,7 @@ def get_record(record_id: int, *, viewer: Any) -> ServiceRecord:
     if record is None or not (record.volunteer_id == getattr(viewer, "id", None)
                               or can_manage(record.project, viewer)
                               or (getattr(viewer, "is_authenticated", False) and viewer.has_role(Role.ADMIN))):
-        raise NotFound()
+        raise NotFound(what="record")
     return record
 
 
@@ -492,9 +499,9 @@ def settle(state: CreditState, *, key: str, record: ServiceRecord, actor: User |
     issuance = system_account(SystemAccount.ISSUANCE)
     shortfall = 0
     if delta > 0:
-        hours = earned // project.coins_per_block * project.block_minutes / 60
+        reached = earned // project.coins_per_block * project.block_minutes
         transfer(TxKind.ISSUE, issuance, volunteer, delta, actor=actor, ref=("service_record", record.id),
-                 memo=memos.write(memos.ISSUED, project=project.title, hours=f"{hours:g}"), idempotency_key=key)
+                 memo=memos.issued(project.title, reached), idempotency_key=key)
         moved = delta
     elif delta < 0:
         claw = min(-delta, locked_balance(volunteer))
@@ -638,11 +645,7 @@ def verify_certificate(number: str) -> CertificateStatus:
     certificate = db.session.scalars(select(Certificate).where(Certificate.number == number.strip().upper())
                                      ).one_or_none()
     if certificate is None:
-        raise NotFound()
+        raise NotFound(what="certificate")
     revoked = db.session.scalar(select(func.coalesce(func.sum(ServiceRecord.minutes), 0)).where(
         ServiceRecord.id.in_(certificate.record_ids), ServiceRecord.status == RecordStatus.REVOKED))
     return CertificateStatus(certificate, revoked)
-
-
-def hours_text(minutes: int) -> str:
-    return f"{math.floor(minutes / 6) / 10:g}"

@@ -35,6 +35,7 @@ from credits.ledger.services import find_user_account, history, wallet_figures
 from credits.pagination import PageArgs, paginate
 from credits.projects.models import Claim, ClaimStatus, Project, ProjectStatus
 from credits.projects.services import get_claim, get_project, my_claims
+from credits.timeutil import duration as format_duration
 from credits.timeutil import local_day_range, local_zone, utcnow
 from credits.web.forms import form_view
 
@@ -65,7 +66,7 @@ CERTIFICATE_RATE_LIMIT = "60 per minute"
 
 @bp.context_processor
 def helpers() -> dict[str, Any]:
-    return {"hours_text": services.hours_text, "record_status_labels": RECORD_STATUS_LABELS,
+    return {"record_status_labels": RECORD_STATUS_LABELS,
             "source_labels": SOURCE_LABELS, "tx_kind_labels": TX_KIND_LABELS,
             "claim_status_labels": CLAIM_STATUS_LABELS}
 
@@ -161,7 +162,7 @@ def _checkin_context(project_id: int) -> dict[str, Any]:
 
 
 def _prefilled_code() -> dict[str, str]:
-    code = "".join(ch for ch in request.args.get("code", "") if ch.isdigit())[:6]
+    code = services.checkin_digits(request.args.get("code", ""))[:6]
     return {"code": code} if code else {}
 
 
@@ -175,7 +176,7 @@ def checkin_page(project_id: int):
 
 def _require_claim(context: dict[str, Any]) -> Claim:
     if context["claim"] is None:
-        raise NotFound()
+        raise NotFound(what="claim")
     return context["claim"]
 
 
@@ -206,15 +207,15 @@ def check_out(project_id: int):
     def done(data):
         record, coins = services.check_out(claim, data["code"], volunteer=current_user)
         db.session.commit()
-        hours = services.hours_text(record.minutes)
+        duration = format_duration(record.minutes)
         if record.status == RecordStatus.APPROVED and coins:
-            flash(_("签退成功！本次服务 %(hours)s 小时，已自动通过，获得 %(coins)s 公益币。", hours=hours, coins=coins),
-                  "success")
+            flash(_("签退成功！本次服务 %(duration)s，已自动通过，获得 %(coins)s 公益币。", duration=duration,
+                    coins=coins), "success")
         elif record.status == RecordStatus.APPROVED:
-            flash(_("签退成功！本次服务 %(hours)s 小时，已自动通过并计入累计时长；满 %(block)s 分钟发放公益币。",
-                    hours=hours, block=claim.project.block_minutes), "success")
+            flash(_("签退成功！本次服务 %(duration)s，已自动通过并计入累计时长；满 %(block)s 分钟发放公益币。",
+                    duration=duration, block=claim.project.block_minutes), "success")
         else:
-            flash(_("签退成功！本次服务 %(hours)s 小时。当天签到时长超过 8 小时，等待协调员审核。", hours=hours),
+            flash(_("签退成功！本次服务 %(duration)s。当天签到时长超过 8 小时，等待协调员审核。", duration=duration),
                   "success")
         return redirect(url_for(".my_hours"))
 
@@ -235,7 +236,7 @@ def manual_record(claim_id: int):
     """补录: a record for time the volunteer served but could not check in for; it waits for review."""
     claim = get_claim(claim_id, viewer=current_user)
     if claim.volunteer_id != current_user.id:  # the organiser's coordinators may see it, but not file for it
-        raise NotFound()
+        raise NotFound(what="claim")
 
     def done(data):
         services.file_manual(claim, data, volunteer=current_user)
@@ -245,7 +246,10 @@ def manual_record(claim_id: int):
 
     project = claim.project
     bounds = {"min": _local_input(project.starts_at), "max": _local_input(min(project.ends_at, utcnow()))}
-    return form_view(ManualRecordIn(), "hours/manual.html", done, claim=claim, project=project, bounds=bounds)
+    # Most 补录 cover the whole project: start from its times rather than two empty date pickers.
+    prefill = {"started_at": bounds["min"], "ended_at": bounds["max"]}
+    return form_view(ManualRecordIn(), "hours/manual.html", done, claim=claim, project=project, bounds=bounds,
+                     prefill=prefill)
 
 
 class MyHoursArgs(PageArgs):
@@ -344,18 +348,18 @@ def review_one(record_id: int, action: str):
         if action == "approve":
             coins = services.approve(record, reviewer=current_user)
             if record.status == RecordStatus.AWAITING_SECOND_APPROVAL:
-                message = _("已初审 %(name)s 的 %(hours)s 小时：发币较多，需另一位协调员或管理员复核后发放。",
-                            name=name, hours=services.hours_text(record.minutes))
+                message = _("已初审 %(name)s 的 %(duration)s：发币较多，需另一位协调员或管理员复核后发放。",
+                            name=name, duration=format_duration(record.minutes))
             else:
-                message = _("已通过 %(name)s 的 %(hours)s 小时，发放 %(coins)s 公益币。", name=name,
-                            hours=services.hours_text(record.minutes), coins=coins)
+                message = _("已通过 %(name)s 的 %(duration)s，发放 %(coins)s 公益币。", name=name,
+                            duration=format_duration(record.minutes), coins=coins)
         elif action == "reject":
             services.reject(record, data["reason"], reviewer=current_user)
             message = _("已驳回 %(name)s 的记录。", name=name)
         else:
             clawed = services.revoke(record, data["reason"], reviewer=current_user)
-            message = _("已撤销 %(name)s 的 %(hours)s 小时，扣回 %(coins)s 公益币。", name=name,
-                        hours=services.hours_text(record.minutes), coins=clawed)
+            message = _("已撤销 %(name)s 的 %(duration)s，扣回 %(coins)s 公益币。", name=name,
+                        duration=format_duration(record.minutes), coins=clawed)
         db.session.commit()
         flash(message, "success")
         return redirect(url_for(".review_queue", **_filters(args)))
@@ -425,7 +429,7 @@ def certificate(number: str):
     """The printable certificate, for its volunteer only (anyone else: not found)."""
     status = services.verify_certificate(number)
     if status.certificate.volunteer_id != current_user.id:
-        raise NotFound()
+        raise NotFound(what="certificate")
     return render_template("hours/certificate.html", **_certificate_context(status))
 
 

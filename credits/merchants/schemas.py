@@ -6,7 +6,7 @@ from flask_babel import lazy_gettext as _l
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from credits.auth.schemas import PASSWORD, PHONE, NewPasswordMixin, StripMixin
-from credits.fields import Id, Text, WholeNumber
+from credits.fields import Id, Text, TypedCode, WholeNumber
 from credits.merchants.models import MerchantCategory, VoucherStatus
 from credits.merchants.services import group_code, mask_name, mask_phone, shown_status
 from credits.timeutil import LocalDate, LocalDateTime
@@ -45,7 +45,7 @@ class VoucherIn(Schema):
 
 
 class RedeemIn(Schema):
-    code = Text(required=True, validate=validate.Length(min=1, max=40))
+    code = TypedCode(required=True, validate=validate.Length(min=1, max=40))
 
 
 class PeriodArgs(Schema):

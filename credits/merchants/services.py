@@ -4,6 +4,7 @@ price in escrow, redeeming pays the merchant, cancelling or expiry releases it b
 from __future__ import annotations
 
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,6 +29,8 @@ from credits.timeutil import local_zone, utcnow
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 CODE_LENGTH = 12  # 60 random bits
 _READ_AS = str.maketrans({"I": "1", "L": "1", "O": "0"})
+_DASHES = frozenset("\u2212\u2043")  # the minus sign and the hyphen bullet: typed as dashes, not filed as 'Pd'
+
 
 
 class ServiceInactive(DomainError):
@@ -75,9 +78,11 @@ def group_code(code: str) -> str:
 
 
 def normalize_code(text: str) -> str | None:
-    """A typed code as stored: case, spaces and hyphens ignored, I/L read as 1 and O as 0; None if it cannot be
-    a code at all."""
-    code = "".join(str(text).split()).replace("-", "").upper().translate(_READ_AS)
+    """A typed code as stored: case, spaces and dashes of every kind (-, —, –, ‑, －, −) ignored, full-width
+    characters read as ASCII, I/L read as 1 and O as 0; None if it cannot be a code at all."""
+    text = unicodedata.normalize("NFKC", str(text))
+    code = "".join(ch for ch in text if not (ch.isspace() or ch in _DASHES or unicodedata.category(ch) == "Pd"))
+    code = code.upper().translate(_READ_AS)
     return code if len(code) == CODE_LENGTH and all(ch in CROCKFORD for ch in code) else None
 
 
@@ -113,14 +118,14 @@ def require_staff_or_coordinator(merchant_id: int, actor: User) -> None:
 def get_merchant(merchant_id: int) -> Merchant:
     merchant = db.session.get(Merchant, merchant_id)
     if merchant is None:
-        raise NotFound()
+        raise NotFound(what="merchant")
     return merchant
 
 
 def get_service(service_id: int) -> Service:
     service = db.session.get(Service, service_id)
     if service is None:
-        raise NotFound()
+        raise NotFound(what="service")
     return service
 
 
@@ -274,7 +279,7 @@ def get_own_voucher(voucher_id: int, *, volunteer: User) -> Voucher:
     """A voucher of this volunteer; anyone else's answers NotFound like a missing one."""
     voucher = db.session.get(Voucher, voucher_id)
     if voucher is None or voucher.volunteer_id != volunteer.id:
-        raise NotFound()
+        raise NotFound(what="voucher")
     return voucher
 
 
@@ -286,7 +291,7 @@ def all_merchants():
 def cancel_voucher(voucher: Voucher, *, volunteer: User) -> Voucher:
     """The volunteer cancels an unused voucher; its coins come back."""
     if voucher.volunteer_id != volunteer.id:
-        raise NotFound()
+        raise NotFound(what="voucher")
     lock(voucher)
     if voucher.status != VoucherStatus.ISSUED:
         raise VOUCHER_REFUSALS[voucher.status]()
@@ -303,7 +308,7 @@ def find_voucher(code: str) -> Voucher:
     normalized = normalize_code(code)
     voucher = _voucher_by(Voucher.code, normalized) if normalized else None
     if voucher is None:
-        raise NotFound()
+        raise NotFound(what="voucher")
     return voucher
 
 

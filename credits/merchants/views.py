@@ -297,7 +297,7 @@ def edit_service(service_id: int):
     shop = _my_shop()
     service = services.get_service(service_id)
     if service.merchant_id != shop.id:
-        raise NotFound()
+        raise NotFound(what="service")
 
     def update(data):
         services.update_service(service, data, actor=current_user)

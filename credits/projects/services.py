@@ -63,7 +63,7 @@ def get_project(project_id: int, *, viewer: Any) -> Project:
     """A project the viewer may see: drafts only to the organiser's coordinators. Raises NotFound."""
     project = db.session.get(Project, project_id)
     if project is None or (project.status == ProjectStatus.DRAFT and not can_manage(project, viewer)):
-        raise NotFound()
+        raise NotFound(what="project")
     return project
 
 
@@ -71,7 +71,7 @@ def get_claimable(project_id: int) -> Project:
     """Any existing project, drafts included: claiming one that is not open answers not_open, not 404."""
     project = db.session.get(Project, project_id)
     if project is None:
-        raise NotFound()
+        raise NotFound(what="project")
     return project
 
 
@@ -80,7 +80,7 @@ def get_claim(claim_id: int, *, viewer: Any) -> Claim:
     claim = db.session.get(Claim, claim_id)
     if claim is None or not (claim.volunteer_id == getattr(viewer, "id", None)
                              or can_manage(claim.project, viewer)):
-        raise NotFound()
+        raise NotFound(what="claim")
     return claim
 
 

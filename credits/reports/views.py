@@ -25,6 +25,7 @@ from credits.reports import services
 from credits.reports.api import COLUMN_LABELS, table_page_or_download
 from credits.reports.schemas import PeriodArgs, QuarterArgs, table_args, today
 from credits.reports.services import TABLES, Period
+from credits.timeutil import hours_number
 from credits.web.views import ORG_KIND_LABELS
 
 bp = Blueprint("reports", __name__, url_prefix="/reports", template_folder="templates")
@@ -55,7 +56,8 @@ QUARTER_TABLES = ("projects", "organizations", "merchants", "volunteers")
 
 
 def hours(minutes: int) -> str:
-    return f"{minutes / 60:.1f}"
+    """A cell of a column headed in hours."""
+    return hours_number(minutes)
 
 
 def percent(rate: float) -> str:
@@ -64,7 +66,7 @@ def percent(rate: float) -> str:
 
 @bp.context_processor
 def helpers() -> dict[str, Any]:
-    return {"hours": hours, "percent": percent, "table_names": TABLE_NAMES, "table_titles": TABLE_TITLES,
+    return {"percent": percent, "table_names": TABLE_NAMES, "table_titles": TABLE_TITLES,
             "period_labels": PERIOD_LABELS, "column_label": _column_label, "cell": _cell,
             "text_columns": TEXT_COLUMNS, "field_labels": FIELD_LABELS}
 
@@ -124,7 +126,7 @@ def _series_charts(series: dict[str, Any]) -> list[dict[str, Any]]:
     return [
         {"id": "hours", "type": "bar", "title": str(_l("核定时长（小时）")), "labels": labels,
          "datasets": [{"label": str(_l("小时")),
-                       "data": [round(m / 60, 1) for m in series["approved_minutes"]]}]},
+                       "data": [float(hours_number(m)) for m in series["approved_minutes"]]}]},
         {"id": "coins", "type": "line", "title": str(_l("公益币发放与兑换")), "labels": labels,
          "datasets": [{"label": str(_l("发放")), "data": series["coins_issued"]},
                       {"label": str(_l("兑换")), "data": series["coins_redeemed"]}]},

@@ -138,7 +138,7 @@ def score(data, review_id, project_id):
     review = services.get_review(review_id, viewer=current_user)
     project = db.session.get(Project, project_id)
     if project is None:
-        raise NotFound()
+        raise NotFound(what="project")
     result = services.score(review, project, data["score"], data["comment"], reviewer=current_user)
     db.session.commit()
     return result

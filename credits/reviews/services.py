@@ -20,7 +20,7 @@ from credits.extensions import db
 from credits.projects.models import Project, ProjectStatus
 from credits.reports.services import ProjectFigures, project_figures
 from credits.reviews.models import Review, ReviewCandidate, ReviewReviewer, ReviewScore, ReviewStatus
-from credits.timeutil import local_day_range, utcnow
+from credits.timeutil import hours_number, local_day_range, utcnow
 
 SCORE_MIN, SCORE_MAX = 0, 100
 INELIGIBLE_STATUSES = (ProjectStatus.DRAFT.value, ProjectStatus.CANCELLED.value)
@@ -54,7 +54,7 @@ def get_review(review_id: int, *, viewer: User) -> Review:
         raise Forbidden()
     review = db.session.get(Review, review_id)
     if review is None:
-        raise NotFound()
+        raise NotFound(what="review")
     return review
 
 
@@ -160,7 +160,7 @@ def remove_candidate(review: Review, project_id: int, *, actor: User) -> None:
     _require_open(review)
     candidate = db.session.get(ReviewCandidate, (review.id, project_id))
     if candidate is None:
-        raise NotFound()
+        raise NotFound(what="candidate")
     scores = db.session.execute(delete(ReviewScore).where(
         ReviewScore.review_id == review.id, ReviewScore.project_id == project_id)
         .execution_options(synchronize_session=False)).rowcount
@@ -203,7 +203,7 @@ def score(review: Review, project: Project, value: int, comment: str = "", *, re
         raise InvalidInput(fields={"score": [str(_l("评分须在 0 到 100 之间。"))]})
     _require_open(review)
     if db.session.get(ReviewCandidate, (review.id, project.id)) is None:
-        raise NotFound(_l("该项目不是本次评审的候选项目。"))
+        raise NotFound(what="candidate")
     existing = db.session.scalars(select(ReviewScore).where(
         ReviewScore.review_id == review.id, ReviewScore.project_id == project.id,
         ReviewScore.reviewer_id == reviewer.id)).one_or_none()
@@ -251,7 +251,7 @@ class RankingRow:
 
     @property
     def approved_hours(self) -> float:
-        return round(self.figures.approved_minutes / 60, 1)
+        return float(hours_number(self.figures.approved_minutes))
 
 
 def ranking(review: Review) -> list[RankingRow]:

@@ -99,7 +99,7 @@ def score(review_id: int, project_id: int):
     review = services.get_review(review_id, viewer=current_user)
     project = db.session.get(Project, project_id)
     if project is None:
-        raise NotFound()
+        raise NotFound(what="project")
 
     def save(data):
         services.score(review, project, data["score"], data["comment"], reviewer=current_user)

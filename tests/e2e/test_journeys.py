@@ -369,8 +369,9 @@ def test_coordinator_publishes_for_later_watches_claims_arrive_and_reviews_a_man
     expect(card.locator(".badge")).to_have_text(words("待审核"))
     check(desk, words, "review")
     card.get_by_role("button", name=words("通过"), exact=True).click()
-    expect(flash(desk)).to_have_text(words("已通过 %s 的 %s 小时，发放 %s 公益币。",
-                                           *(("陈晨", 2) if words.lang == "zh_CN" else (2, "陈晨")), 2))
+    two_hours = words("%s 小时", 2)
+    expect(flash(desk)).to_have_text(words("已通过 %s 的 %s，发放 %s 公益币。",
+                                           *(("陈晨", two_hours) if words.lang == "zh_CN" else (two_hours, "陈晨")), 2))
     expect(desk.locator("article.empty p").first).to_have_text(words("没有符合条件的记录。"))
     assert fresh(manual_record).status == RecordStatus.APPROVED
 
@@ -385,7 +386,7 @@ def test_coordinator_publishes_for_later_watches_claims_arrive_and_reviews_a_man
     })""")
     desk.locator("main form.period-form").get_by_role("button", name=words("查看")).click()
     figures = desk.locator(".report-figures > div")
-    expect(figures.filter(has_text=words("核定时长")).locator("dd").first).to_have_text(words("%s 小时", "2.0"))
+    expect(figures.filter(has_text=words("核定时长")).locator("dd").first).to_have_text(words("%s 小时", 2))
     expect(figures.filter(has_text=words("发布的项目")).locator("dd")).to_have_text("2")
     fill = figures.filter(has_text=words("认领率")).locator("dd")
     expect(fill.nth(1)).to_have_text(words("%s / %s 个名额", 3, 12))  # 变废为宝 1 of 10, 啄木鸟行动 2 of 2

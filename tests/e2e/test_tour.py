@@ -156,7 +156,7 @@ def test_a_volunteer_signs_in_and_opens_her_claims_vouchers_certificates_and_acc
     page.goto("/account")
     expect(page).to_have_title(re.compile(words("我的账号")))
     expect(heading(page)).to_have_text("陈晨")
-    visit(page, words, "account", shows=(world.chen.phone, words("%s 小时", "2.0")))
+    visit(page, words, "account", shows=(world.chen.phone, words("%s 小时", 2)))
 
 
 def test_the_shop_staff_opens_the_shops_services(phone, words, world):

@@ -119,6 +119,18 @@ def test_check_in_and_check_out(client, claim, project, as_volunteer, clock):
     assert client.get(f"{API}/me/wallet", headers=as_volunteer).json["balance"] == 3
 
 
+def test_a_pasted_or_full_width_code_is_read_as_its_digits(client, claim, project, as_volunteer, clock):
+    code = clock.code(project)
+    pasted = f" {code[:3]} {code[3:]} "
+    response = client.post(f"{API}/claims/{claim.id}/checkin", json={"code": pasted}, headers=as_volunteer)
+    assert response.status_code == 201, response.json
+    clock.advance(hours=1)
+    code = clock.code(project)
+    full_width = "\u3000" + code.translate(str.maketrans("0123456789", "０１２３４５６７８９")) + "\t"
+    response = client.post(f"{API}/claims/{claim.id}/checkout", json={"code": full_width}, headers=as_volunteer)
+    assert response.status_code == 200, response.json
+
+
 def test_a_check_out_under_a_minute_is_refused_and_the_record_stays_open(client, claim, project, as_volunteer,
                                                                              clock):
     opened = client.post(f"{API}/claims/{claim.id}/checkin", json={"code": clock.code(project)},

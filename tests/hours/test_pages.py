@@ -226,6 +226,20 @@ def test_volunteer_checks_in_and_out_with_the_code_from_the_screen(browser, coor
     assert "已自动通过" in outcome and "获得 1 公益币" in outcome
 
 
+def test_the_code_box_takes_a_pasted_code_with_spaces_whole(browser, coordinator, volunteer):
+    project = started_project(coordinator)
+    claim = confirmed(project, volunteer)
+    code, _expires = hours.checkin_code(project, actor=coordinator)
+    browser = browser(volunteer)
+    pasted = f" {code[:3]} {code[3:]} "
+
+    box = re.search(r'<input id="f-code"[^>]*>', text(browser.get(f"/checkin/{project.id}"))).group()
+    maxlength = re.search(r'maxlength="(\d+)"', box)
+    assert maxlength is None or int(maxlength.group(1)) >= len(pasted) + 10
+    assert post(browser, f"/checkin/{project.id}", {"code": pasted}).status_code == 302
+    assert db.session.scalars(select(ServiceRecord).filter_by(claim_id=claim.id)).one().status == RecordStatus.OPEN
+
+
 def test_a_wrong_code_is_shown_on_the_page_and_records_nothing(browser, coordinator, volunteer):
     project = started_project(coordinator)
     confirmed(project, volunteer)
@@ -297,6 +311,24 @@ def test_manual_record_form_files_a_pending_record(browser, coordinator, volunte
     assert record.started_at == at(2, 9)  # the form's naive time is Asia/Shanghai
 
 
+def test_the_manual_form_starts_with_the_projects_own_times(browser, coordinator, volunteer):
+    allow_history(3)
+    project = projects.create_project({"title": "敬老院陪伴", "category": "助老", "location": "镇敬老院",
+                                       "starts_at": at(2, 9), "ends_at": utcnow() + timedelta(days=1),
+                                       "capacity": 10}, actor=coordinator)
+    projects.publish(project, actor=coordinator, publish_at=at(3, 9))
+    db.session.commit()
+    claim = confirmed(project, volunteer)
+    project.ends_at = at(2, 11)  # it has since run its course
+    db.session.commit()
+
+    page = text(browser(volunteer).get(f"/claims/{claim.id}/hours/new"))
+
+    start, end = at(2, 9).strftime("%Y-%m-%dT%H:%M"), at(2, 11).strftime("%Y-%m-%dT%H:%M")
+    assert re.search(rf'name="started_at"[^>]*value="{start}"', page)
+    assert re.search(rf'name="ended_at"[^>]*value="{end}"', page)
+
+
 @pytest.mark.parametrize("start_hour, end_hour, message", [(11, 9, "结束时间必须晚于开始时间"),
                                                           (None, 9, "日期或时间的格式不正确")])
 def test_bad_manual_input_re_renders_the_form_and_stores_nothing(browser, coordinator, volunteer,
@@ -338,7 +370,7 @@ def test_my_hours_lists_every_record_with_status_source_and_reason(browser, coor
     db.session.commit()
     page = text(browser(volunteer).get("/me/hours"))
     assert "已通过" in page and "已驳回" in page and "当天未到场" in page
-    assert "1.5 小时" in page and "0.5 小时" in page and "补录" in page
+    assert "1.5 小时" in page and "30 分钟" in page and "补录" in page
     assert f"/claims/{claim.id}/hours/new" in page and f"/checkin/{claim.project_id}" in page
 
 
@@ -456,6 +488,30 @@ def test_the_wallet_in_english_shows_the_memo_in_english_around_the_projects_own
     memo = re.search(r'class="tx-memo">([^<]*)<', text(reader.get("/me/wallet"))).group(1)
 
     assert memo == "1 h at 健康加油站"  # the stored memo stays 健康加油站 满 1 小时
+
+
+def test_the_wallet_reads_a_ten_minute_rule_in_minutes(browser, coordinator, volunteer, set_policy):
+    set_policy(min_block_minutes=10)
+    claim = confirmed(started_project(coordinator), volunteer)
+    claim.project.block_minutes = 10
+    db.session.commit()
+    hours.approve(manual(claim, volunteer, 2, 10), reviewer=coordinator)
+    db.session.commit()
+
+    html = text(browser(volunteer).get("/me/wallet"))
+
+    assert "健康加油站 满 10 分钟" in html and "0.166667" not in html
+
+
+def test_the_wallet_shows_short_service_in_minutes_and_what_is_left_adds_up(browser, coordinator, volunteer):
+    claim = confirmed(started_project(coordinator), volunteer)
+    hours.approve(manual(claim, volunteer, 2, 20), reviewer=coordinator)
+    db.session.commit()
+
+    html = text(browser(volunteer).get("/me/wallet"))
+
+    assert "20 分钟" in html  # not 0.3 小时
+    assert "还差 99.7 小时" in html  # 6000 − 20 minutes, formatted once: 20 分钟 and 99.7 小时 make 100 hours
 
 
 def test_wallet_of_a_volunteer_without_coins_is_empty_not_an_error(browser, volunteer):

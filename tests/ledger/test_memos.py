@@ -11,7 +11,7 @@ from credits.ledger import memos
 from tests.web.test_translations import CJK
 
 VALUES = {"project": "Project-A", "hours": "1.5", "year": "2025", "service": "Shop-B Wash", "merchant": "Shop-B",
-          "coins": "17"}
+          "coins": "17", "minutes": "45"}
 
 
 @pytest.mark.parametrize("template", memos.TEMPLATES)

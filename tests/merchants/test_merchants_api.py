@@ -322,6 +322,13 @@ def test_redeem_replay_with_the_same_key_returns_the_first_result(client, token_
     assert balance_of(merchant_id=shop.id) == 3
 
 
+def test_a_code_typed_with_long_dashes_and_full_width_letters_redeems(client, token_for, staff, voucher):
+    code = voucher["code"]  # grouped: 7K3M-Q9XD-2HRT
+    typed = " " + code.replace("-", " — ").lower().translate(str.maketrans("0123456789", "０１２３４５６７８９"))
+    response = redeem(client, token_for(staff), typed)
+    assert response.status_code == 200, response.json
+    assert response.json["status"] == "redeemed"
+
 @pytest.mark.parametrize("code", ["0000-0000-0000", "ZZZZ-ZZZZ-ZZZZ", "abc", "UUUU-UUUU-UUUU", "  -  "])
 def test_unknown_and_malformed_codes_are_404(client, token_for, staff, voucher, code):
     response = redeem(client, token_for(staff), code)

@@ -239,6 +239,13 @@ def test_staff_redeem_a_typed_code_in_two_steps_and_see_it_today(browser, rich_v
     assert "共 1 张，20 公益币" in today and "张*明" in today
 
 
+def test_a_code_typed_with_an_em_dash_is_found_on_the_page(browser, rich_volunteer, staff, service):
+    voucher = take(rich_volunteer, service)
+    typed = merchants.group_code(voucher.code).replace("-", "—")
+    response = post(browser(staff), "/shop/redeem", {"code": typed})
+    assert response.status_code == 200
+    assert "洗车" in response.get_data(as_text=True)
+
 def test_staff_of_another_shop_see_wrong_merchant_without_the_volunteer(browser, rich_volunteer, coordinator,
                                                                          service):
     voucher = take(rich_volunteer, service)

@@ -250,8 +250,17 @@ def test_typed_codes_ignore_case_hyphens_spaces_and_read_ilo(funded, service):
         assert merchants.find_voucher(typed).id == voucher.id, typed
 
 
+@pytest.mark.parametrize("typed", ["7K3M—Q9XD—2H10", "7K3M–Q9XD–2H10", "7K3M\u2011Q9XD\u20112H10", "7K3M－Q9XD－2H10",
+                                   "7K3M\u2212Q9XD\u22122H10", "７Ｋ３Ｍ　ｑ９ＸＤ　２Ｈ１０",
+                                   "7K3M\u00a0Q9XD\u00a02H10", "7K3M ― Q9XD ― 2HIO"])
+def test_typed_codes_ignore_every_kind_of_dash_and_full_width_characters(funded, service, typed):
+    voucher = take(service, funded)
+    voucher.code = "7K3MQ9XD2H10"
+    db.session.commit()
+    assert merchants.find_voucher(typed).id == voucher.id
+
 @pytest.mark.parametrize("typed", ["7K3M-Q9XD-2H11", "7K3MQ9XD2H1", "7K3MQ9XD2H100", "7K3M-Q9XD-2H1U",
-                                   "hello", "", "----", "' OR 1=1 --", "７K3MQ9XD2H10"])
+                                   "hello", "", "----", "' OR 1=1 --", "７K3MQ9XD2H1"])
 def test_unknown_and_malformed_codes_answer_the_same_not_found(funded, service, typed):
     voucher = take(service, funded)
     voucher.code = "7K3MQ9XD2H10"
@@ -259,7 +268,7 @@ def test_unknown_and_malformed_codes_answer_the_same_not_found(funded, service, 
     with pytest.raises(DomainError) as caught:
         merchants.find_voucher(typed)
     assert (caught.value.code, caught.value.status) == ("not_found", 404)
-    assert str(caught.value.message) == str(merchants.NotFound.message)
+    assert str(caught.value.message) == str(merchants.NotFound(what="voucher").message) == "找不到这张兑换券。"
 
 
 # --- cancel and expiry ----------------------------------------------------------------------------------------
