@@ -196,6 +196,20 @@ def _review(world: World) -> int:
     return review.id
 
 
+def _organization(world: World) -> int:
+    """The coordinator's organisation."""
+    return world.organization.id
+
+
+def _requester(world: World) -> int:
+    """Someone who registered asking to join the coordinator's organisation."""
+    from credits.auth.services import register
+
+    user = register(phone="13911112222", name="申请人", password=PASSWORD, organization_id=world.organization.id)
+    db.session.commit()
+    return user.id
+
+
 # Path parameter name → a builder that creates the object and returns its id.
 PATH_OBJECTS: dict[str, Callable[[World], int]] = {
     "project_id": _project,
@@ -205,6 +219,8 @@ PATH_OBJECTS: dict[str, Callable[[World], int]] = {
     "service_id": _service,
     "voucher_id": _voucher,
     "review_id": _review,
+    "org_id": _organization,
+    "user_id": _requester,
 }
 VOLUNTEERS = ("volunteer", "other_volunteer")
 COORDINATORS = ("coordinator", "other_coordinator")
@@ -218,6 +234,10 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("POST", "/api/v1/me/password"): Row(
         signed_in(204), body={"current_password": PASSWORD, "new_password": "a-new-password-456"}),
     ("GET", "/api/v1/organizations"): Row(expect(200)),
+    # Requests to join an organisation: its own coordinators and admins decide; another organisation's may not.
+    ("GET", "/api/v1/organizations/<org_id>/requests"): Row(only(200, "coordinator", "admin")),
+    ("POST", "/api/v1/organizations/<org_id>/requests/<user_id>/confirm"): Row(only(200, "coordinator", "admin")),
+    ("POST", "/api/v1/organizations/<org_id>/requests/<user_id>/decline"): Row(only(200, "coordinator", "admin")),
     # Projects: anyone reads published ones; only the organiser's coordinators manage them.
     ("GET", "/api/v1/projects"): Row(expect(200)),
     ("POST", "/api/v1/projects"): Row(only(201, "coordinator", "other_coordinator"), body=_new_project),

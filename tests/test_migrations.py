@@ -157,3 +157,29 @@ def test_the_issuance_integrity_migration_upgrades_a_database_holding_data(app, 
     if db.engine.dialect.name == "postgresql":
         types = {c["name"]: str(c["type"]) for c in inspect(db.engine).get_columns("ledger_entries")}
         assert types["amount"] == types["balance_after"] == "BIGINT"
+
+
+def test_the_join_request_migration_keeps_members_and_a_pending_request(app, make_org, make_user):
+    """Revision 5b8e2f41c9a7 on a database holding users: members stay members when it is added, and going down
+    drops a pending request (the requester was never a member), nothing else."""
+    from credits.auth.models import User
+    from credits.auth.services import register
+
+    org = make_org("奉城镇党委", kind="government")
+    member = make_user("volunteer", organization=org)
+    requester = register(phone="13911112222", name="申请人", password="gongyi-test-2026", organization_id=org.id)
+    db.session.commit()
+    member_id, requester_id, org_id = member.id, requester.id, org.id
+    db.session.remove()
+
+    downgrade(revision="38b13ffec645")
+    try:
+        with db.engine.connect() as conn:
+            columns = {c["name"] for c in inspect(conn).get_columns("users")}
+            assert not {"requested_organization_id", "organization_requested_at"} & columns
+    finally:
+        upgrade()
+    assert schema_differences() == []
+    assert db.session.get(User, member_id).organization_id == org_id
+    requester = db.session.get(User, requester_id)
+    assert requester.organization_id is None and requester.requested_organization_id is None

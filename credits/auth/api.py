@@ -10,7 +10,7 @@ from sqlalchemy import select
 from credits.auth import services
 from credits.auth.models import Organization
 from credits.auth.permissions import BEARER, login_required
-from credits.auth.schemas import MeOut, OrganizationOut, PasswordChangeIn, RegisterIn, TokenIn, TokenOut
+from credits.auth.schemas import JoinRequestOut, MeOut, OrganizationOut, PasswordChangeIn, RegisterIn, TokenIn, TokenOut
 from credits.auth.throttle import login_throttled, password_change_limited, registration_limited
 from credits.extensions import db
 from credits.pagination import PageArgs, page_schema, paginate
@@ -23,8 +23,9 @@ blp = Blueprint("auth_api", __name__, description="Accounts, tokens and organisa
 @blp.arguments(RegisterIn)
 @blp.response(201, MeOut)
 def register(data):
-    """Register a volunteer account."""
-    user = services.create_user(**data)
+    """Register a volunteer account. An `organization_id` is a request to join, pending until the organisation's
+    coordinators confirm it (`requested_organization_id`); `organization` stays null until then."""
+    user = services.register(**data)
     db.session.commit()
     return user
 
@@ -82,3 +83,36 @@ def change_password(data):
 def organizations(args):
     """Organisations a volunteer may belong to."""
     return paginate(select(Organization).order_by(Organization.id), **args)
+
+
+@blp.get("/organizations/<int:org_id>/requests")
+@login_required
+@blp.arguments(PageArgs, location="query")
+@blp.response(200, page_schema(JoinRequestOut))
+@blp.doc(security=BEARER)
+def join_requests(args, org_id):
+    """People waiting to join the organisation, oldest first (its coordinators and admins)."""
+    org = services.get_organization_or_404(org_id)
+    return paginate(services.pending_requests(org, actor=current_user), **args)
+
+
+@blp.post("/organizations/<int:org_id>/requests/<int:user_id>/confirm")
+@login_required
+@blp.response(200, MeOut)
+@blp.doc(security=BEARER)
+def confirm_join_request(org_id, user_id):
+    """Confirm a pending request: the user becomes a member of the organisation."""
+    user = services.confirm_request(services.get_organization_or_404(org_id), user_id, actor=current_user)
+    db.session.commit()
+    return user
+
+
+@blp.post("/organizations/<int:org_id>/requests/<int:user_id>/decline")
+@login_required
+@blp.response(200, MeOut)
+@blp.doc(security=BEARER)
+def decline_join_request(org_id, user_id):
+    """Decline a pending request to join the organisation."""
+    user = services.decline_request(services.get_organization_or_404(org_id), user_id, actor=current_user)
+    db.session.commit()
+    return user

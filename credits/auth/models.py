@@ -54,6 +54,9 @@ class User(UserMixin, db.Model):
     name: Mapped[str] = mapped_column(String(50))
     password_hash: Mapped[str] = mapped_column(String(255))
     organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"), index=True)
+    # Registration may only ask to join: the organisation's coordinators confirm before the user counts as a member.
+    requested_organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"), index=True)
+    organization_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     volunteer_no: Mapped[str | None] = mapped_column(String(20), unique=True)
     merchant_id: Mapped[int | None] = mapped_column(ForeignKey("merchants.id"), index=True)  # staff's shop
     is_active_user: Mapped[bool] = mapped_column("active", default=True)
@@ -62,7 +65,8 @@ class User(UserMixin, db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    organization: Mapped[Organization | None] = relationship()
+    organization: Mapped[Organization | None] = relationship(foreign_keys=[organization_id])
+    requested_organization: Mapped[Organization | None] = relationship(foreign_keys=[requested_organization_id])
     role_rows: Mapped[list[UserRole]] = relationship(cascade="all, delete-orphan", lazy="selectin")
 
     @property

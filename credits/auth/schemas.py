@@ -10,6 +10,7 @@ from credits.auth.models import OrgKind, Role
 from credits.auth.passwords import password_problem
 from credits.auth.services import star_level
 from credits.fields import Id, Text
+from credits.merchants.services import mask_phone
 from credits.timeutil import LocalDateTime
 
 PHONE = validate.Regexp(r"^1[3-9]\d{9}$", error=_l("请输入 11 位中国大陆手机号。"))
@@ -87,11 +88,20 @@ class MeOut(Schema):
     phone = fields.String()
     name = fields.String()
     roles = fields.List(fields.String())
-    organization = fields.Nested(OrganizationOut, allow_none=True)
+    organization = fields.Nested(OrganizationOut, allow_none=True)  # null until its coordinators confirm
+    requested_organization_id = fields.Integer(allow_none=True)
     merchant_id = fields.Integer(allow_none=True)
     volunteer_no = fields.String()
     approved_minutes = fields.Integer()
     star_level = fields.Function(lambda user: star_level(user.approved_minutes))
+
+
+class JoinRequestOut(Schema):
+    """Someone waiting to join an organisation: its coordinators see no more of them than they need to decide."""
+    id = fields.Integer()
+    name = fields.String()
+    phone = fields.Function(lambda user: mask_phone(user.phone))
+    requested_at = LocalDateTime(attribute="organization_requested_at")
 
 
 class TokenOut(Schema):

@@ -8,14 +8,15 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Select, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
 from credits.auth.audit import record_event
 from credits.auth.models import ApiToken, Organization, Role, User, UserRole
 from credits.auth.passwords import check_password, hash_password, needs_rehash
-from credits.errors import DomainError, Forbidden, InvalidInput, Unauthorized
+from credits.database import lock
+from credits.errors import DomainError, Forbidden, InvalidInput, NotFound, Unauthorized
 from credits.extensions import db
 from credits.timeutil import utcnow
 
@@ -67,6 +68,87 @@ def create_user(*, phone: str, name: str, password: str, roles: Iterable[str] = 
     record_event("user.create", user, actor=actor or user, details={"roles": user.roles})
     db.session.flush()
     return user
+
+
+def register(*, phone: str, name: str, password: str, organization_id: int | None = None) -> User:
+    """Someone signs themselves up as a volunteer. An organisation they name is only a request to join it, which
+    its coordinators confirm (SPEC 2.8): until then the user is no member and counts in none of its figures.
+    Raises InvalidInput (no such organisation), PhoneTaken."""
+    organization = get_organization(organization_id)
+    user = create_user(phone=phone, name=name, password=password)
+    if organization is not None:
+        request_organization(user, organization)
+    return user
+
+
+def request_organization(user: User, organization: Organization) -> None:
+    """Ask to join `organization`; a later request replaces an earlier one."""
+    user.requested_organization = organization
+    user.organization_requested_at = utcnow()
+    record_event("user.organization_request", user, actor=user, details={"organization_id": organization.id})
+    db.session.flush()
+
+
+def can_manage_members(actor: User, organization: Organization) -> bool:
+    """The organisation's own coordinators, and admins."""
+    return bool(getattr(actor, "is_authenticated", False)) and (
+        actor.has_role(Role.ADMIN)
+        or (actor.has_role(Role.COORDINATOR) and actor.organization_id == organization.id))
+
+
+def require_member_manager(organization: Organization, *, actor: User) -> None:
+    if not can_manage_members(actor, organization):
+        raise Forbidden()
+
+
+def pending_requests(organization: Organization, *, actor: User) -> Select:
+    """The users waiting to join `organization`, oldest request first. Raises Forbidden."""
+    require_member_manager(organization, actor=actor)
+    return (select(User).where(User.requested_organization_id == organization.id)
+            .order_by(User.organization_requested_at, User.id))
+
+
+def _pending_requester(organization: Organization, user_id: int, *, actor: User) -> User:
+    require_member_manager(organization, actor=actor)
+    user = db.session.get(User, user_id)
+    if user is not None:
+        lock(user)  # a confirm and a decline racing: the second finds no request
+    if user is None or user.requested_organization_id != organization.id:
+        raise NotFound(_l("该用户没有待确认的加入申请。"))
+    return user
+
+
+def _clear_request(user: User) -> None:
+    user.requested_organization = None
+    user.organization_requested_at = None
+
+
+def confirm_request(organization: Organization, user_id: int, *, actor: User) -> User:
+    """The requester becomes a member of `organization` (leaving any other). Raises Forbidden, NotFound."""
+    user = _pending_requester(organization, user_id, actor=actor)
+    previous = user.organization_id
+    user.organization = organization
+    _clear_request(user)
+    db.session.flush()
+    record_event("user.organization_confirm", user, actor=actor,
+                 details={"organization_id": organization.id, "previous_organization_id": previous})
+    return user
+
+
+def decline_request(organization: Organization, user_id: int, *, actor: User) -> User:
+    """The request is dropped; the user's membership, if any, stays as it was. Raises Forbidden, NotFound."""
+    user = _pending_requester(organization, user_id, actor=actor)
+    _clear_request(user)
+    db.session.flush()
+    record_event("user.organization_decline", user, actor=actor, details={"organization_id": organization.id})
+    return user
+
+
+def get_organization_or_404(org_id: int) -> Organization:
+    org = db.session.get(Organization, org_id)
+    if org is None:
+        raise NotFound(what="organization")
+    return org
 
 
 def authenticate(phone: str, password: str) -> User:

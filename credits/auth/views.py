@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, g, redirect, render_template, url_for
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 from marshmallow import fields
@@ -15,7 +15,10 @@ from credits.auth.permissions import login_required
 from credits.auth.schemas import PasswordChangeIn, RegisterIn, TokenIn
 from credits.auth.sessions import idle_limit
 from credits.auth.throttle import login_throttled, password_change_limited, registration_limited, remember_device
+from credits.errors import NotFound
 from credits.extensions import db, login_manager
+from credits.merchants.services import mask_phone
+from credits.pagination import PageArgs, paginate
 from credits.web.forms import form_view
 from credits.web.views import local_next
 
@@ -53,10 +56,13 @@ def login():
 @registration_limited
 def register():
     def create(data):
-        user = services.create_user(**data)
+        user = services.register(**data)
         db.session.commit()
         login_user(user)
         flash(_("注册成功，欢迎加入！您的志愿者编号是 %(no)s。", no=user.volunteer_no), "success")
+        if user.requested_organization is not None:
+            flash(_("已向%(org)s提交加入申请，该组织协调员确认后您将成为其成员。",
+                    org=user.requested_organization.name), "info")
         return redirect(url_for("auth.account"))
 
     organizations = db.session.scalars(select(Organization).order_by(Organization.name)).all()
@@ -91,3 +97,33 @@ def logout():
     logout_user()
     flash(_("您已退出登录。"), "success")
     return redirect(url_for("web.home"))
+
+
+@bp.get("/coordinate/organizations/<int:org_id>/requests")
+@login_required
+def join_requests(org_id: int):
+    """People waiting to join the organisation, for its coordinators (and admins) to confirm or decline."""
+    org = services.get_organization_or_404(org_id)
+    args = PageArgs().load(request.args)
+    page = paginate(services.pending_requests(org, actor=current_user), args["page"], args["per_page"])
+    return render_template("auth/join_requests.html", org=org, page=page, mask_phone=mask_phone)
+
+
+@bp.post("/coordinate/organizations/<int:org_id>/requests/<int:user_id>/<any(confirm, decline):action>")
+@login_required
+def decide_join_request(org_id: int, user_id: int, action: str):
+    org = services.get_organization_or_404(org_id)
+    decide = services.confirm_request if action == "confirm" else services.decline_request
+    target = url_for(".join_requests", org_id=org.id)
+    try:
+        user = decide(org, user_id, actor=current_user)
+    except NotFound:  # another coordinator decided first
+        db.session.rollback()
+        flash(_("该申请已处理或已撤回。"), "info")
+        return redirect(target)
+    db.session.commit()
+    if action == "confirm":
+        flash(_("已确认 %(name)s 加入本组织。", name=user.name), "success")
+    else:
+        flash(_("已拒绝 %(name)s 的加入申请。", name=user.name), "success")
+    return redirect(target)
