@@ -30,7 +30,7 @@ from credits.hours.models import CreditState, RecordSource, RecordStatus, Servic
 from credits.hours.services import AUTO_APPROVE_MINUTES, DAILY_LIMIT_MINUTES, earned_coins
 from credits.ledger import memos
 from credits.ledger.models import Account, AccountKind, Entry, SystemAccount, Transaction, TxKind
-from credits.ledger.services import _fingerprint, system_account
+from credits.ledger.services import DEBT_PAYING_KINDS, DEBT_REF, _fingerprint, system_account
 from credits.merchants.models import Merchant, Service, ServiceDay, Voucher, VoucherStatus
 from credits.merchants.services import CODE_LENGTH, CROCKFORD
 from credits.projects.models import Claim, ClaimStatus, Project, ProjectStatus
@@ -227,6 +227,7 @@ class _Seeder:
         self.events: list[tuple] = []
         self.event_seq = 0
         self.balance: dict[int, int] = defaultdict(int)
+        self.debt: dict[int, int] = defaultdict(int)  # by volunteer account: unpaid clawbacks, paid from coins received
         self.entries: dict[int, int] = defaultdict(int)
         self.approved_minutes: dict[int, int] = defaultdict(int)
         self.codes: set[str] = set()
@@ -298,7 +299,7 @@ class _Seeder:
                                        merchant_id=shop.id)
             self.out.add(Account, {"id": account_id, "kind": AccountKind.MERCHANT.value, "user_id": None,
                                    "merchant_id": shop.id, "system_code": None, "balance": 0, "entry_count": 0,
-                                   "created_at": shop.created_at})
+                                   "debt": 0, "created_at": shop.created_at})
             self.merchant_account[shop.id] = account_id
             account_id += 1
 
@@ -316,7 +317,7 @@ class _Seeder:
             uid = user(phone, self.name(), [Role.VOLUNTEER], org.id, created, volunteer=True)
             self.out.add(Account, {"id": account_id, "kind": AccountKind.VOLUNTEER.value, "user_id": uid,
                                    "merchant_id": None, "system_code": None, "balance": 0, "entry_count": 0,
-                                   "created_at": created})
+                                   "debt": 0, "created_at": created})
             self.volunteer_user.append(uid)
             self.volunteer_account.append(account_id)
             self.registered.append(created.timestamp())
@@ -501,7 +502,7 @@ class _Seeder:
         else:
             revoke_at = None
             self.out.add(CreditState, {"volunteer_id": self.volunteer_user[v], "project_id": project_id,
-                                       "approved_minutes": minutes, "issued_net": earned})
+                                       "approved_minutes": minutes, "issued_net": earned, "shortfall": 0})
             self.approved_minutes[self.volunteer_user[v]] += minutes
         self.out.add(ServiceRecord, row)
         actor = row["reviewed_by_id"] if source == RecordSource.MANUAL or not checkin_ok else None
@@ -550,6 +551,11 @@ class _Seeder:
                                  "seq": self.entries[account]})
             self.entry_id += 1
         self.counts[f"tx_{kind.value}"] += 1
+        if kind.value in DEBT_PAYING_KINDS and (pay := min(self.debt[target], amount)) > 0:
+            # As ledger.services.post does: coins a volunteer in debt receives pay the debt first.
+            self.debt[target] -= pay
+            self.post(TxKind.CLAWBACK, target, self.issuance, pay, at, actor=actor,
+                      memo=memos.write(memos.DEBT_PAID, coins=pay), ref=(DEBT_REF, tx), key=f"debt:{tx}:{target}")
 
     def on_issue(self, at: datetime, record_id: int, v: int, coins: int, actor: int | None, memo: str) -> None:
         self.post(TxKind.ISSUE, self.issuance, self.volunteer_account[v], coins, at, actor=actor, memo=memo,
@@ -563,8 +569,9 @@ class _Seeder:
             self.post(TxKind.CLAWBACK, self.volunteer_account[v], self.issuance, claw, at, actor=actor,
                       memo=memos.write(memos.CLAWED_BACK, project=title), ref=("service_record", record_id),
                       key=f"hours:{record_id}:revoke")
+        self.debt[self.volunteer_account[v]] += earned - claw
         self.out.add(CreditState, {"volunteer_id": self.volunteer_user[v], "project_id": project_id,
-                                   "approved_minutes": 0, "issued_net": earned - claw})
+                                   "approved_minutes": 0, "issued_net": earned - claw, "shortfall": earned - claw})
 
     def on_take(self, at: datetime, v: int) -> None:
         account = self.volunteer_account[v]
@@ -638,8 +645,8 @@ class _Seeder:
             if taken:
                 self.out.add(ServiceDay, {"service_id": service_id, "day": day, "taken": taken})
         self.out.flush()
-        self.out.update(Account, ("balance", "entry_count"),
-                        [(a, self.balance[a], n) for a, n in self.entries.items()])
+        self.out.update(Account, ("balance", "entry_count", "debt"),
+                        [(a, self.balance[a], n, self.debt[a]) for a, n in self.entries.items()])
         self.out.update(User, ("approved_minutes",), list(self.approved_minutes.items()))
         db.session.commit()
         self.progress("balances and approved minutes written")
