@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from flask import Flask, flash, g, redirect, request, session, url_for
 from flask_babel import gettext as _
-from flask_login import current_user, logout_user, user_logged_in
+from flask_login import AnonymousUserMixin, current_user, logout_user, user_logged_in
 
 from credits.auth.models import Role, User
 from credits.settings.services import get_policy
@@ -54,7 +54,10 @@ def register_sessions(app: Flask) -> None:
 
     @app.after_request
     def no_store_for_signed_in(response):
-        user = g.get("_login_user")  # loaded only if the request used it: a page that did not has no one's data
-        if (user is not None and user.is_authenticated) or request.path.startswith("/api/v1/me"):
+        # Loaded only if the request used it: a page that did not has no one's data. Its attributes are not read
+        # here (after an error they are expired, and reading them would query a database that may be away).
+        user = g.get("_login_user")
+        signed_in = user is not None and not isinstance(user, AnonymousUserMixin)
+        if signed_in or request.path.startswith("/api/v1/me"):
             response.headers["Cache-Control"] = "no-store"
         return response
