@@ -51,7 +51,7 @@ def test_changing_to_a_guessable_password_is_refused_and_the_old_one_kept(client
     assert client.get("/api/v1/me", headers=auth).status_code == 200  # nothing changed, the session stands
 
 
-def test_staff_and_users_made_by_others_get_no_guessable_password_either(client, make_user, login):
+def test_staff_and_users_made_by_others_get_no_guessable_password_either(app):
     from credits.admin.views import UserCreateIn
     from credits.merchants.schemas import StaffIn
 
