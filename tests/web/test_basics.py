@@ -149,8 +149,14 @@ def test_a_connection_the_database_drops_after_the_response_is_made_does_not_tur
         pid = db.session.execute(text("SELECT pg_backend_pid()")).scalar_one()
         with db.engine.connect() as admin:  # another pooled connection plays the administrator
             admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            admin.commit()
+            deadline = time.monotonic() + 10
+            # pg_stat_activity is a snapshot kept for the whole transaction (PostgreSQL 15's
+            # stats_fetch_consistency): each poll must be a transaction of its own, or this waits forever.
             while admin.execute(text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"),
                                 {"pid": pid}).scalar_one():
+                admin.commit()
+                assert time.monotonic() < deadline, "the terminated backend did not go away"
                 time.sleep(0.01)
             admin.commit()
         return {"done": True}
