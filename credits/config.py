@@ -78,6 +78,11 @@ class Config:
     CHECKIN_RATE_LIMIT = "10 per minute"
     REDEEM_RATE_LIMIT = "30 per minute"
 
+    # Logs to stderr: "json" (one object a line, with the request id) or "text" for reading in a terminal.
+    LOG_FORMAT = os.environ.get("LOG_FORMAT", "text")
+    # /metrics answers this bearer token; unset, it answers scrapers on this host only.
+    METRICS_TOKEN: str | None = os.environ.get("METRICS_TOKEN")
+
     API_TITLE = "公益币 API"
     API_VERSION = "v1"
     OPENAPI_VERSION = "3.0.3"
@@ -103,6 +108,7 @@ class ProductionConfig(Config):
     SESSION_COOKIE_NAME = "__Host-session"
     REMEMBER_COOKIE_SECURE = True
     REMEMBER_COOKIE_NAME = "__Host-remember"
+    LOG_FORMAT = os.environ.get("LOG_FORMAT", "json")
 
     @classmethod
     def finalize(cls, app) -> None:

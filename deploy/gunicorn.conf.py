@@ -5,6 +5,12 @@ Every value can be overridden on the command line or by the environment variable
 
 import multiprocessing
 import os
+import tempfile
+
+# Each worker counts its own requests; prometheus_client keeps every worker's values in files under this directory
+# and a scrape of any worker adds them up (credits/observability.py). It must be set before the app is imported,
+# and be empty at each start: a directory of its own per arbiter.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="credits-metrics-"))
 
 # The app host's private address; nginx on the front host is the only client.
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
@@ -27,7 +33,7 @@ max_requests_jitter = 500
 # Logs to stdout/stderr, for systemd's journal; %(L)s is the request time in seconds, for p95 from the log.
 accesslog = "-"
 errorlog = "-"
-access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(L)ss "%(a)s"'
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(L)ss "%(a)s" %({x-request-id}o)s'
 # nginx's address is the only one whose X-Forwarded-* gunicorn itself believes; the app reads them through
 # TRUSTED_PROXY_COUNT.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
@@ -41,3 +47,10 @@ def post_fork(server, worker):
 
     with app.app_context():
         db.engine.dispose(close=False)
+
+
+def child_exit(server, worker):
+    """A dead worker's live gauges leave the metrics; its counters stay summed in (prometheus_client's rule)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

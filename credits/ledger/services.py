@@ -18,6 +18,7 @@ from credits.errors import IdempotencyConflict, InsufficientBalance, InvalidInpu
 from credits.extensions import db
 from credits.ledger import memos
 from credits.ledger.models import Account, AccountKind, Entry, SystemAccount, Transaction, TxKind
+from credits.observability import COINS, count_on_commit
 
 # The largest amount one transaction may move and any balance may hold. Far below the 64-bit columns' 9.2e18, so
 # no sum of balances a report adds can overflow either; an amount beyond it is refused as bad input, not a 500.
@@ -147,6 +148,7 @@ def post(kind: TxKind | str, moves: Sequence[Move], *, actor: Any = None, memo: 
     except (InsufficientBalance, AmountOutOfRange):
         _forget_balances(net)
         raise
+    count_on_commit(db.session, COINS, tx.amount, kind=kind)
     if kind in DEBT_PAYING_KINDS:
         for account, amount in net.values():
             if amount > 0 and account.kind == AccountKind.VOLUNTEER:

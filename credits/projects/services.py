@@ -15,6 +15,7 @@ from credits.auth.models import Role, User
 from credits.database import lock
 from credits.errors import DomainError, Forbidden, InvalidInput, InvalidState, NotFound
 from credits.extensions import db
+from credits.observability import CLAIMS, count_on_commit
 from credits.projects.models import Claim, ClaimStatus, Project, ProjectStatus
 from credits.settings.services import get_policy, rule_problem
 from credits.timeutil import local_today_range, utcnow
@@ -251,6 +252,16 @@ def claim(project: Project, *, volunteer: User) -> Claim:
 
     Raises NotOpen, ProjectFull, AlreadyClaimed, ClaimLimit, Suspended, Forbidden.
     """
+    try:
+        new = _claim(project, volunteer)
+    except DomainError as refusal:
+        CLAIMS.labels(refusal.code).inc()
+        raise
+    count_on_commit(db.session, CLAIMS, outcome=new.status)
+    return new
+
+
+def _claim(project: Project, volunteer: User) -> Claim:
     if not volunteer.has_role(Role.VOLUNTEER):
         raise Forbidden()
     now = utcnow()
