@@ -18,6 +18,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from credits.extensions import db
+from tests.e2e.axe import check_axe
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CREDITS_CHROMIUM", "/usr/bin/chromium")
@@ -130,10 +131,11 @@ FOCUS_CHECK = (Path(__file__).parent / "focus_check.js").read_text()
 
 def check_phone_page(page, name: str = "", *, tabs: int = 6) -> None:
     """Assert the page reads on a phone: no sideways scrolling, tap targets ≥ 44 px, labelled fields, AA contrast,
-    a visible focus, a header on one line; and, with CREDITS_SCREENSHOTS=1, keep a screenshot of it as
-    docs/screenshots/<name>.png when it has a name."""
+    no serious or critical axe-core violation, a visible focus, a header on one line; and, with
+    CREDITS_SCREENSHOTS=1, keep a screenshot of it as docs/screenshots/<name>.png when it has a name."""
     page.wait_for_load_state("load")
     name = name or page.url
+    check_axe(page, name)
     problems = page.evaluate(PHONE_CHECKS, PHONE["width"])
     assert not problems, f"{name} ({page.url}) on a phone:\n" + "\n".join(problems)
     items = page.locator("header.topbar nav > ul > li")

@@ -14,6 +14,7 @@ from credits.extensions import db
 from credits.merchants.models import Voucher
 from credits.projects.models import Claim
 from tests.e2e.axe import axe_violations, check_axe
+from tests.e2e.conftest import check_phone_page
 from tests.e2e.pages import EXCLUDED, PAGES
 from tests.e2e.test_journeys import open_site, sign_in
 from tests.e2e.test_tour import world  # noqa: F401  (the fixture: the tour's world is the one checked here)
@@ -81,10 +82,58 @@ def test_every_page_has_no_serious_or_critical_axe_violation(phone, words, site,
     assert not failures, "\n".join(failures)
 
 
+def large_switch(page):
+    """The header's switch (found by its form: its English name waits for the catalogue, issue 19's -tr.json)."""
+    return page.locator("header form.large-switch button[aria-pressed]")
+
+
 def switch_large_mode(page) -> None:
-    page.locator("header").get_by_role("button", name=_switch_name(page)).click()
+    large_switch(page).click()
     expect(page.locator("html")).to_have_class("large")
 
 
-def _switch_name(page) -> str:
-    return "Large text" if page.locator("html").get_attribute("lang") == "en" else "长辈模式"
+# --- 长辈模式 in the browser ----------------------------------------------------------------------------------
+
+LARGE_CHECKS = (Path(__file__).parent / "large_checks.js").read_text()
+LARGE_PAGES = [  # the volunteer's main pages, with the name of each one's screenshot
+    ("large-home", lambda s: "/"),
+    ("large-projects", lambda s: "/projects"),
+    ("large-project", lambda s: f"/projects/{s.health.id}"),
+    ("large-my-claims", lambda s: "/me/claims"),
+    ("large-checkin", lambda s: f"/checkin/{s.recycle.id}"),
+    ("large-wallet", lambda s: "/me/wallet"),
+    ("large-merchants", lambda s: "/merchants"),
+    ("large-voucher", lambda s: f"/me/vouchers/{s.voucher}"),
+    ("large-account", lambda s: "/account"),
+]
+
+
+def contrast(page, selector: str) -> float:
+    """The contrast ratio of the element's text colour on the page's white."""
+    return page.evaluate("""(selector) => {
+        const [r, g, b] = getComputedStyle(document.querySelector(selector)).color.match(/[\\d.]+/g).map(Number);
+        const lin = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+        return 1.05 / (0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b) + 0.05);
+    }""", selector)
+
+
+def test_large_mode_has_18px_text_48px_targets_more_contrast_and_the_three_volunteer_tasks(phone, words, site):
+    page = phone()
+    page.goto("/")
+    standard = page.evaluate("() => parseFloat(getComputedStyle(document.body).fontSize)")
+    standard_contrast = contrast(page, "main p")
+    assert standard < 18
+    switch_large_mode(page)
+    expect(large_switch(page)).to_have_attribute("aria-pressed", "true")
+    sign_in(page, words, site.chen)
+    tasks = page.locator("nav.quick-nav a")
+    expect(tasks).to_have_count(3)
+    assert [tasks.nth(i).get_attribute("href") for i in range(3)] == ["/projects", "/me/claims", "/merchants"]
+    assert page.evaluate("() => parseFloat(getComputedStyle(document.body).fontSize)") >= 18
+    assert contrast(page, "main p") > standard_contrast and contrast(page, "main p") >= 7  # WCAG AAA for text
+    for name, path in LARGE_PAGES:
+        page.goto(path(site))
+        expect(page.locator("html")).to_have_class("large")
+        problems = page.evaluate(LARGE_CHECKS, [18, 48])
+        assert not problems, f"{name} in 长辈模式:\n" + "\n".join(problems)
+        check_phone_page(page, name if words.screenshots else "")
