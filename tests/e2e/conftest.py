@@ -86,9 +86,13 @@ def phone(browser, live_server):
     opens a 4xx page on purpose says so first with open_phone.expect_status("/its/path")."""
     contexts, problems, expected = [], [], set()
 
-    def open_phone():
-        context = browser.new_context(base_url=live_server, viewport=PHONE, device_scale_factor=1, is_mobile=True,
-                                      has_touch=True, locale="zh-CN", timezone_id="Asia/Shanghai")
+    def open_phone(*, init_script: str | None = None, **options):
+        """`options` for the browser context (a user agent), `init_script` run in each page before its own."""
+        context = browser.new_context(**{
+            "base_url": live_server, "viewport": PHONE, "device_scale_factor": 1, "is_mobile": True,
+            "has_touch": True, "locale": "zh-CN", "timezone_id": "Asia/Shanghai", **options})
+        if init_script:
+            context.add_init_script(init_script)
         context.set_default_timeout(10_000)
         contexts.append(context)
         page = context.new_page()

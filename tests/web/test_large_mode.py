@@ -93,3 +93,10 @@ def test_a_bad_value_or_no_csrf_token_is_refused_and_changes_nothing(client, vol
 def test_the_next_page_must_be_on_this_site(client):
     response = switch(client, "true", next_path="//evil.example/")
     assert response.status_code == 302 and response.headers["Location"] == "/"
+
+
+def test_a_refused_switch_says_what_is_wrong_without_the_fields_code_name(client):
+    page = switch(client, "maybe").get_data(as_text=True)
+    main = page[page.index("<main"):page.index("</main>")]
+    assert "<small>on:" not in main and "_schema" not in main
+    assert "<small>" in main, "the field's problem is still said"
