@@ -4,6 +4,7 @@ app's routes; and a page with known violations proving the check can fail."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,9 @@ from sqlalchemy import select
 
 from credits.extensions import db
 from credits.merchants.models import Voucher
+from credits.projects import services as projects
 from credits.projects.models import Claim
+from credits.timeutil import utcnow
 from tests.e2e.axe import axe_violations, check_axe
 from tests.e2e.conftest import check_phone_page
 from tests.e2e.pages import EXCLUDED, PAGES
@@ -137,3 +140,50 @@ def test_large_mode_has_18px_text_48px_targets_more_contrast_and_the_three_volun
         problems = page.evaluate(LARGE_CHECKS, [18, 48])
         assert not problems, f"{name} in 长辈模式:\n" + "\n".join(problems)
         check_phone_page(page, name if words.screenshots else "")
+
+
+# --- what a screen reader is told -----------------------------------------------------------------------------
+
+
+def focused(page) -> dict:
+    return page.evaluate("""() => { const el = document.activeElement; const said = el.getAttribute("aria-describedby");
+        return {tag: el.tagName.toLowerCase(), name: el.name || "", role: el.getAttribute("role"),
+                invalid: el.getAttribute("aria-invalid"), text: el.textContent.trim(),
+                described: said ? document.getElementById(said).textContent.trim() : ""}; }""")
+
+
+def test_a_refused_form_puts_the_focus_on_the_field_and_reads_its_error(phone, words, site):
+    phone.expect_status(f"/checkin/{site.recycle.id}")  # the refusal is a 422, on purpose
+    page = phone()
+    sign_in(page, words, site.chen)
+    page.goto(f"/checkin/{site.recycle.id}")
+    page.get_by_label(words("六位签到码")).fill("000000")
+    page.locator("main").get_by_role("button", name=words("签到"), exact=True).click()
+    page.wait_for_load_state("load")
+    now = focused(page)
+    assert (now["tag"], now["name"], now["invalid"]) == ("input", "code", "true"), now
+    assert now["described"], "the refused field names no error text"
+
+
+def test_the_claim_result_takes_the_focus_and_the_countdown_says_its_last_minute(phone, words, site, make_user):
+    newcomer = make_user("volunteer", name="周新")
+    soon = projects.create_project({
+        "title": "啄木鸟行动", "category": "文明实践", "location": "奉城老街", "description": "",
+        "starts_at": utcnow() + timedelta(days=2), "ends_at": utcnow() + timedelta(days=2, hours=2),
+        "capacity": 3, "waitlist_capacity": 0}, actor=site.coordinator)
+    projects.publish(soon, actor=site.coordinator, publish_at=utcnow() + timedelta(seconds=50))
+    db.session.commit()
+    page = phone()
+    sign_in(page, words, newcomer)
+
+    page.goto(f"/projects/{soon.id}")
+    announce = page.locator("main .countdown [data-countdown-announce]")
+    expect(announce).to_have_attribute("role", "status")
+    expect(announce).not_to_be_empty()
+    expect(page.locator("main .countdown-clock")).to_have_attribute("aria-live", "off")
+
+    page.goto(f"/projects/{site.health.id}")
+    page.locator("main .claim-form button").click()
+    page.wait_for_load_state("load")
+    now = focused(page)
+    assert now["role"] == "status" and now["text"] == words("认领成功！您已获得一个名额，请按时参加。"), now
