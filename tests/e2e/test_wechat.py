@@ -7,7 +7,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tests.e2e.conftest import check_phone_page
+from flask import url_for
+
+from tests.e2e.conftest import Words, check_phone_page
+from tests.e2e.pages import PAGES
 from tests.e2e.test_a11y import site  # noqa: F401  (the fixture: the tour's world with its ids)
 from tests.e2e.test_journeys import flash, sign_in
 from tests.e2e.test_tour import world  # noqa: F401  (the fixture site builds on)
@@ -76,3 +79,19 @@ def test_in_wechat_a_volunteer_checks_in_and_the_shop_redeems_her_voucher_withou
     # The voucher page left open in WeChat turns to used without a reload.
     expect(volunteer.locator(".voucher-card .badge")).to_have_text(words("已使用"))
     expect(volunteer.locator(".voucher-qr")).to_have_count(0)
+
+
+def test_every_guest_volunteer_and_shop_page_opens_in_wechat_without_a_script_error(phone, site, app):  # noqa: F811
+    """The phone fixture fails the test on any JavaScript error or console error in these pages."""
+    with app.test_request_context():
+        urls = [(page.who, url_for(page.endpoint, **page.args(site), **page.query)) for page in PAGES
+                if page.who in ("guest", "volunteer", "staff")]
+    for who in ("guest", "volunteer", "staff"):
+        page = in_wechat(phone)
+        if who != "guest":
+            sign_in(page, Words("zh_CN"), site.people[who])
+        for _, url in (u for u in urls if u[0] == who):
+            response = page.goto(url)
+            assert response.status == 200, f"{url} in WeChat: {response.status}"
+            page.wait_for_load_state("load")
+            expect(page.locator("main h1").first).to_be_visible()
