@@ -183,3 +183,24 @@ def test_the_join_request_migration_keeps_members_and_a_pending_request(app, mak
     assert db.session.get(User, member_id).organization_id == org_id
     requester = db.session.get(User, requester_id)
     assert requester.organization_id is None and requester.requested_organization_id is None
+
+
+def test_the_large_mode_migration_keeps_users_and_starts_them_in_the_standard_mode(app, make_user):
+    """Revision 7d3a9c1e5f20 (users.large_mode) down and up again on a database holding users: the column goes
+    and comes back, every user still there, in the standard mode (the server default fills existing rows)."""
+    from credits.auth.models import User
+
+    user = make_user("volunteer")
+    user.large_mode = True
+    db.session.commit()
+    user_id = user.id
+    db.session.remove()
+
+    downgrade(revision="5b8e2f41c9a7")
+    try:
+        with db.engine.connect() as conn:
+            assert "large_mode" not in {c["name"] for c in inspect(conn).get_columns("users")}
+    finally:
+        upgrade()
+    assert schema_differences() == []
+    assert db.session.get(User, user_id).large_mode is False

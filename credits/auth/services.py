@@ -227,6 +227,15 @@ def set_password(user: User, new_password: str, *, actor: User) -> None:
     end_all_sessions(user, actor=actor, reason="password_change")
 
 
+def set_large_mode(user: User, on: bool, *, actor: User) -> None:
+    """Switch 长辈模式 on or off for the account; a switch to what it already is records nothing."""
+    if user.large_mode == on:
+        return
+    user.large_mode = on
+    record_event("user.large_mode", user, actor=actor, details={"on": on})
+    db.session.flush()
+
+
 def load_session_user(session_id: str) -> User | None:
     """Flask-Login's loader: the id carries the session version, so old cookies stop working."""
     user_id, _, version = session_id.partition(".")

@@ -19,6 +19,7 @@ from credits.errors import NotFound
 from credits.extensions import db, login_manager
 from credits.merchants.services import mask_phone
 from credits.pagination import PageArgs, paginate
+from credits.web import large_mode
 from credits.web.forms import form_view
 from credits.web.views import local_next
 
@@ -46,6 +47,7 @@ def login():
         login_user(user, remember=data["remember"], duration=idle_limit(user))
         remember_device(user.phone)
         record_event("user.login", user, actor=user)
+        large_mode.after_sign_in(user)
         db.session.commit()
         return redirect(local_next(url_for("web.home")))
 
@@ -57,6 +59,7 @@ def login():
 def register():
     def create(data):
         user = services.register(**data)
+        large_mode.after_sign_in(user)
         db.session.commit()
         login_user(user)
         flash(_("注册成功，欢迎加入！您的志愿者编号是 %(no)s。", no=user.volunteer_no), "success")

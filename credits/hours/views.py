@@ -212,10 +212,10 @@ def check_out(project_id: int):
             flash(_("签退成功！本次服务 %(duration)s，已自动通过，获得 %(coins)s 公益币。", duration=duration,
                     coins=coins), "success")
         elif record.status == RecordStatus.APPROVED:
-            flash(_("签退成功！本次服务 %(duration)s，已自动通过并计入累计时长；满 %(block)s 分钟发放公益币。",
+            flash(_("签退成功！服务 %(duration)s，已计入时长，满 %(block)s 分钟发币。",
                     duration=duration, block=claim.project.block_minutes), "success")
         else:
-            flash(_("签退成功！本次服务 %(duration)s。当天签到时长超过 8 小时，等待协调员审核。", duration=duration),
+            flash(_("签退成功！服务 %(duration)s，当天超过 8 小时，待协调员审核。", duration=duration),
                   "success")
         return redirect(url_for(".my_hours"))
 

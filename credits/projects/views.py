@@ -107,7 +107,7 @@ def _refusal(exc: DomainError) -> str:
     if exc.code == "project_full":
         return _("来晚了一步：名额和候补都已满。看看其他项目吧。")
     if exc.code == "claim_limit":
-        return _("您进行中的认领已达上限。可以在“我的认领”里取消不能参加的项目后再认领。")
+        return _("认领已达上限。在“我的认领”取消不能去的项目后再来。")
     return str(exc.message)
 
 
@@ -189,7 +189,7 @@ def claim(project_id: int):
     def outcome(new: Claim) -> str:
         if new.status == ClaimStatus.CONFIRMED:
             return _("认领成功！您已获得一个名额，请按时参加。")
-        return _("名额已满，您已进入候补，排第 %(position)s 位。有人取消时按顺序递补，递补成功会显示在“我的认领”。",
+        return _("名额已满，您在候补第 %(position)s 位，有人取消就按序递补。",
                  position=services.waitlist_position(new))
 
     return _act(lambda: services.claim(project, volunteer=current_user), outcome, target)

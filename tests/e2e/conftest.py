@@ -18,6 +18,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from credits.extensions import db
+from tests.e2e.axe import check_axe
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CREDITS_CHROMIUM", "/usr/bin/chromium")
@@ -85,9 +86,13 @@ def phone(browser, live_server):
     opens a 4xx page on purpose says so first with open_phone.expect_status("/its/path")."""
     contexts, problems, expected = [], [], set()
 
-    def open_phone():
-        context = browser.new_context(base_url=live_server, viewport=PHONE, device_scale_factor=1, is_mobile=True,
-                                      has_touch=True, locale="zh-CN", timezone_id="Asia/Shanghai")
+    def open_phone(*, init_script: str | None = None, **options):
+        """`options` for the browser context (a user agent), `init_script` run in each page before its own."""
+        context = browser.new_context(**{
+            "base_url": live_server, "viewport": PHONE, "device_scale_factor": 1, "is_mobile": True,
+            "has_touch": True, "locale": "zh-CN", "timezone_id": "Asia/Shanghai", **options})
+        if init_script:
+            context.add_init_script(init_script)
         context.set_default_timeout(10_000)
         contexts.append(context)
         page = context.new_page()
@@ -130,10 +135,11 @@ FOCUS_CHECK = (Path(__file__).parent / "focus_check.js").read_text()
 
 def check_phone_page(page, name: str = "", *, tabs: int = 6) -> None:
     """Assert the page reads on a phone: no sideways scrolling, tap targets ≥ 44 px, labelled fields, AA contrast,
-    a visible focus, a header on one line; and, with CREDITS_SCREENSHOTS=1, keep a screenshot of it as
-    docs/screenshots/<name>.png when it has a name."""
+    no serious or critical axe-core violation, a visible focus, a header on one line; and, with
+    CREDITS_SCREENSHOTS=1, keep a screenshot of it as docs/screenshots/<name>.png when it has a name."""
     page.wait_for_load_state("load")
     name = name or page.url
+    check_axe(page, name)
     problems = page.evaluate(PHONE_CHECKS, PHONE["width"])
     assert not problems, f"{name} ({page.url}) on a phone:\n" + "\n".join(problems)
     items = page.locator("header.topbar nav > ul > li")

@@ -177,7 +177,7 @@ def test_volunteer_on_a_full_project_is_waitlisted_and_sees_the_position(client,
 
     page = text(tap_claim(client, project))
 
-    assert "您已进入候补，排第 1 位" in page
+    assert "您在候补第 1 位" in page
     assert "候补中 · 第 1 位" in text(client.get("/me/claims"))
     assert [c.status for c in claims_of(project.id)] == [ClaimStatus.CONFIRMED, ClaimStatus.WAITLISTED]
 
@@ -210,7 +210,7 @@ def test_claim_limit_and_closed_projects_are_explained(client, login, volunteer,
     login(volunteer)
 
     tap_claim(client, first)
-    assert "可以在“我的认领”里取消" in text(tap_claim(client, second))
+    assert "在“我的认领”取消不能去的项目" in text(tap_claim(client, second))
     page = text(client.get(f"/projects/{closed.id}"))
     assert "已停止认领" in page and "立即认领" not in page
     assert "该项目现在不接受认领" in text(tap_claim(client, closed, token=csrf_token(client, "/account")))

@@ -122,6 +122,14 @@
     });
   });
 
+  // A page that answers a form: a live region already in the page as it loads is not read out, so the focus goes
+  // to what a screen reader must say first — the first field refused (its error is tied to it by
+  // aria-describedby), else the result of what was sent (the claim's outcome, a check-in).
+  var first = document.querySelector("main [aria-invalid=true]") || document.querySelector("main [data-result]");
+  if (first) {
+    first.focus({ preventScroll: first.hasAttribute("data-result") });
+  }
+
   var menus = Array.prototype.slice.call(document.querySelectorAll("details[data-menu]"));
   document.addEventListener("click", function (event) {
     menus.forEach(function (menu) {

@@ -39,13 +39,20 @@
     var pending = 0;
     clocks.forEach(function (el) {
       var out = el.querySelector("[data-countdown-clock]") || el;
+      var said = el.querySelector("[data-countdown-announce]");
       var left = Date.parse(el.getAttribute("data-countdown")) - now;
       if (left > 0) {
         out.textContent = format(left, el.getAttribute("data-day-label") || "d");
         pending += 1;
+        if (said && left <= 60000 && !said.textContent) {
+          said.textContent = said.getAttribute("data-minute-label");
+        }
       } else if (!el.classList.contains("countdown-done")) {
         el.classList.add("countdown-done");
         out.textContent = el.getAttribute("data-done-label") || "";
+        if (said) {
+          said.textContent = out.textContent;
+        }
         if (el.hasAttribute("data-reload") && !reloading) {
           // Nothing on this page to enable: fetch it again, spread over a second so a crowd does not reload as one.
           reloading = true;
