@@ -145,6 +145,8 @@ def register_blueprints(app: Flask) -> None:
     from credits.reports.views import bp as reports_bp
     from credits.reviews.api import blp as reviews_api
     from credits.reviews.views import bp as reviews_bp
+    from credits.share.api import blp as share_api
+    from credits.share.views import bp as share_bp
     from credits.web.views import bp as web_bp
 
     app.register_blueprint(web_bp)
@@ -155,7 +157,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(merchants_bp)
     app.register_blueprint(reports_bp)
     app.register_blueprint(reviews_bp)
-    for blp in (auth_api, projects_api, hours_api, merchants_api, reports_api, reviews_api):
+    app.register_blueprint(share_bp)
+    for blp in (auth_api, projects_api, hours_api, merchants_api, reports_api, reviews_api, share_api):
         api.register_blueprint(blp, url_prefix="/api/v1")
 
 

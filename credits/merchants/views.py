@@ -85,6 +85,15 @@ def browse():
     return render_template("merchants/browse.html", errors={}, values={}, **_browse_context())
 
 
+@bp.get("/merchants/<int:merchant_id>")
+def detail(merchant_id: int):
+    """One shop and its services: what its counter poster's QR opens, and a link that shares as a card."""
+    from credits.share.views import public_merchant
+
+    context = {**_browse_context(), "merchants": [public_merchant(merchant_id)]}
+    return render_template("merchants/browse.html", errors={}, values={}, single=context["merchants"][0], **context)
+
+
 @bp.post("/merchants/services/<int:service_id>/voucher")
 @role_required(Role.VOLUNTEER)
 def take_voucher(service_id: int):

@@ -1,0 +1,147 @@
+"""The 公示 figures (SPEC 2.9): what the scheme has done this year and since it began, read from the ledger and the
+service records, and the published year-end review results. Nothing here names a volunteer."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import distinct, func, or_, select
+
+from credits.auth.models import Organization, Role, User, UserRole
+from credits.extensions import db
+from credits.hours.models import RecordStatus, ServiceRecord
+from credits.ledger.models import Account, AccountKind, SystemAccount, Transaction, TxKind
+from credits.merchants.models import Merchant, Voucher, VoucherStatus
+from credits.projects.models import Project
+from credits.reports.services import HELD, Period, _adjustments, _coins_by_bucket
+from credits.reviews.models import Review, ReviewStatus
+from credits.reviews.services import ranking
+from credits.timeutil import local_zone, utcnow
+
+# The summary is the same for everyone, so each process keeps it this long (SPEC 2.9: cached a minute).
+CACHE_SECONDS = 60
+# Published review results shown: the latest closed reviews, their best few projects.
+REVIEWS_SHOWN = 3
+WINNERS_SHOWN = 10
+
+COIN_KINDS = {TxKind.ISSUE: "issued", TxKind.CLAWBACK: "clawed_back", TxKind.REDEEM: "redeemed",
+              TxKind.EXPIRE: "expired", TxKind.ADJUST: "adjusted"}
+
+
+def _totals(start: datetime | None, end: datetime) -> dict[str, Any]:
+    """The figures of [start, end): all time when start is None."""
+
+    def since(column):
+        return [column < end] if start is None else [column >= start, column < end]
+
+    approved = ServiceRecord.status == RecordStatus.APPROVED
+    served, minutes = db.session.execute(
+        select(func.count(distinct(ServiceRecord.volunteer_id)), func.coalesce(func.sum(ServiceRecord.minutes), 0))
+        .where(approved, *since(ServiceRecord.started_at))).one()
+    registered = db.session.scalar(
+        select(func.count()).select_from(User).join(UserRole, UserRole.user_id == User.id)
+        .where(UserRole.role == Role.VOLUNTEER, *since(User.created_at)))
+    coins = dict.fromkeys(COIN_KINDS.values(), 0)
+    for kind, amount in db.session.execute(
+            select(Transaction.kind, func.coalesce(func.sum(Transaction.amount), 0))
+            .where(Transaction.kind.in_([k.value for k in COIN_KINDS]), *since(Transaction.created_at))
+            .group_by(Transaction.kind)):
+        coins[COIN_KINDS[TxKind(kind)]] = int(amount)
+    # An adjustment's amount does not say its direction: its net toward volunteers is what counts.
+    coins["adjusted"] = int(db.session.scalar(select(_adjustments(start, end))))
+    projects_done = db.session.scalar(
+        select(func.count()).select_from(Project)
+        .where(Project.status.in_(HELD), Project.ends_at <= utcnow(), *since(Project.starts_at)))
+    services_given, coins_spent = db.session.execute(
+        select(func.count(), func.coalesce(func.sum(Voucher.coins), 0))
+        .where(Voucher.status == VoucherStatus.REDEEMED, *since(Voucher.redeemed_at))).one()
+    return {"volunteers": {"served": int(served), "registered": int(registered)},
+            "hours": {"approved_minutes": int(minutes)},
+            "coins": coins,
+            "projects_done": int(projects_done),
+            "services_given": int(services_given), "coins_spent_at_merchants": int(coins_spent)}
+
+
+def outstanding() -> int:
+    """Coins volunteers hold now: their balances and what is held in escrow for their vouchers."""
+    return int(db.session.scalar(select(func.coalesce(func.sum(Account.balance), 0)).where(
+        or_(Account.kind == AccountKind.VOLUNTEER, Account.system_code == SystemAccount.ESCROW))))
+
+
+def _merchants(start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """Each active merchant with the services it gave this year and in all: merchants are named (SPEC 2.9)."""
+    this_year = func.count(Voucher.id).filter(Voucher.redeemed_at >= start, Voucher.redeemed_at < end)
+    rows = db.session.execute(
+        select(Merchant.id, Merchant.name, this_year, func.count(Voucher.id))
+        .outerjoin(Voucher, (Voucher.merchant_id == Merchant.id) & (Voucher.status == VoucherStatus.REDEEMED))
+        .where(Merchant.active.is_(True)).group_by(Merchant.id, Merchant.name)
+        .order_by(func.count(Voucher.id).desc(), Merchant.id)).all()
+    return [{"id": mid, "name": name, "services_this_year": int(year), "services_all_time": int(total)}
+            for mid, name, year, total in rows]
+
+
+def _reviews() -> list[dict[str, Any]]:
+    """The latest closed reviews' rankings: projects and their organisations, never the reviewers or scorers."""
+    shown = []
+    for review in db.session.scalars(select(Review).where(Review.status == ReviewStatus.CLOSED)
+                                     .order_by(Review.year.desc(), Review.id.desc()).limit(REVIEWS_SHOWN)):
+        rows = ranking(review)[:WINNERS_SHOWN]
+        names = dict(db.session.execute(select(Organization.id, Organization.name).where(
+            Organization.id.in_([row.project.organization_id for row in rows])))) if rows else {}
+        shown.append({"id": review.id, "year": review.year, "title": review.title,
+                      "ranking": [{"rank": row.rank, "project_id": row.project.id, "title": row.project.title,
+                                   "organization": names.get(row.project.organization_id, ""),
+                                   "mean_score": row.mean_score,
+                                   "approved_minutes": int(row.figures.approved_minutes)}
+                                  for row in rows if row.mean_score is not None]})
+    return shown
+
+
+def public_summary(today: date | None = None) -> dict[str, Any]:
+    """Every figure of the 公示 page, computed now."""
+    now = utcnow()
+    today = today or now.astimezone(local_zone()).date()
+    year = Period.named("year", today)
+    start, end = year.bounds
+    labels = [label for label, _, _ in year.buckets()]
+    series = {"labels": labels, "issued": [0] * len(labels), "redeemed": [0] * len(labels)}
+    slot = {label: i for i, label in enumerate(labels)}
+    for label, kind, amount in _coins_by_bucket(year, [TxKind.ISSUE.value, TxKind.REDEEM.value]):
+        series["issued" if kind == TxKind.ISSUE else "redeemed"][slot[label]] += amount
+    return {"year": today.year, "generated_at": now,
+            "this_year": _totals(start, min(end, now)), "all_time": _totals(None, now),
+            "coins_outstanding": outstanding(), "merchants": _merchants(start, end),
+            "reviews": _reviews(), "series": series}
+
+
+class _Cached:
+    """The summary kept per process for CACHE_SECONDS: the page is public and the figures change slowly, so a
+    crowd opening it costs one computation a minute per worker."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._value: dict[str, Any] | None = None
+        self._at = 0.0
+        self._key: object = None
+
+    def get(self, key: object) -> dict[str, Any]:
+        with self._lock:
+            fresh = self._value is not None and self._key == key and time.monotonic() - self._at < CACHE_SECONDS
+            if not fresh:
+                self._value, self._at, self._key = public_summary(), time.monotonic(), key
+            return self._value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._value = None
+
+
+cached = _Cached()
+
+
+def cached_summary() -> dict[str, Any]:
+    # Keyed by the database, so two apps in one process (the tests) do not share figures.
+    return cached.get(str(db.engine.url))
