@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import distinct, func, or_, select
 
-from credits.auth.models import Organization, Role, User, UserRole
+from credits.auth.models import Role, User, UserRole
 from credits.extensions import db
 from credits.hours.models import RecordStatus, ServiceRecord
 from credits.ledger.models import Account, AccountKind, SystemAccount, Transaction, TxKind
@@ -89,11 +89,9 @@ def _reviews() -> list[dict[str, Any]]:
     for review in db.session.scalars(select(Review).where(Review.status == ReviewStatus.CLOSED)
                                      .order_by(Review.year.desc(), Review.id.desc()).limit(REVIEWS_SHOWN)):
         rows = ranking(review)[:WINNERS_SHOWN]
-        names = dict(db.session.execute(select(Organization.id, Organization.name).where(
-            Organization.id.in_([row.project.organization_id for row in rows])))) if rows else {}
         shown.append({"id": review.id, "year": review.year, "title": review.title,
                       "ranking": [{"rank": row.rank, "project_id": row.project.id, "title": row.project.title,
-                                   "organization": names.get(row.project.organization_id, ""),
+                                   "organization": row.project.organization.name,
                                    "mean_score": row.mean_score,
                                    "approved_minutes": int(row.figures.approved_minutes)}
                                   for row in rows if row.mean_score is not None]})
