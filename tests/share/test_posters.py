@@ -221,3 +221,20 @@ def test_unknown_ids_are_404(client, path):
 def test_no_font_is_a_clear_error(tmp_path):
     with pytest.raises(posters.FontMissing):
         posters.find_cjk_font(str(tmp_path / "none.ttf"))
+
+
+def test_coordinators_and_staff_have_download_buttons_that_work(browser, coordinator, make_merchant, volunteer):
+    from tests.merchants.helpers import make_staff
+
+    project = _published(coordinator)
+    as_coordinator = browser(coordinator)
+    page = as_coordinator.get(f"/projects/{project.id}").get_data(as_text=True)
+    for path in (f"/projects/{project.id}/poster.png", f"/coordinate/projects/{project.id}/checkin-sheet.png"):
+        assert f'href="{path}"' in page
+        assert as_coordinator.get(path).status_code == 200
+    assert "checkin-sheet.png" not in browser(volunteer).get(f"/projects/{project.id}").get_data(as_text=True)
+    shop = _shop(make_merchant, coordinator)
+    staff = make_staff(shop, coordinator)
+    assert f'href="/merchants/{shop.id}/poster.png"' in browser(staff).get("/shop").get_data(as_text=True)
+    assert f'href="/merchants/{shop.id}/poster.png"' in as_coordinator.get(
+        f"/coordinate/merchants/{shop.id}").get_data(as_text=True)
