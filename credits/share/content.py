@@ -103,6 +103,10 @@ def poster_response(poster: posters.Poster, filename: str, *, public: bool) -> R
     # A draft's poster is for its coordinators only; a public one may be kept by shared caches, but checked again
     # (the places left change with every claim).
     response.headers["Cache-Control"] = "public, no-cache" if public else "private, no-cache"
+    # Opened on its own, the browser shows the image in a page of its own making, styled inline: the site's
+    # policy would block that styling, and an image needs nothing else.
+    response.headers["Content-Security-Policy"] = ("default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; "
+                                                   "frame-ancestors 'none'")
     return response.make_conditional(request)
 
 
