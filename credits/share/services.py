@@ -31,8 +31,9 @@ COIN_KINDS = {TxKind.ISSUE: "issued", TxKind.CLAWBACK: "clawed_back", TxKind.RED
               TxKind.EXPIRE: "expired", TxKind.ADJUST: "adjusted"}
 
 
-def _totals(start: datetime | None, end: datetime) -> dict[str, Any]:
-    """The figures of [start, end): all time when start is None."""
+def _totals(period: Period, start: datetime | None, end: datetime) -> dict[str, Any]:
+    """The figures of [start, end): all time when start is None. The coins are summed by `period`'s days, from
+    the daily sums (ledger_days) for the days rolled up and from the ledger for the rest."""
 
     def since(column):
         return [column < end] if start is None else [column >= start, column < end]
@@ -45,11 +46,8 @@ def _totals(start: datetime | None, end: datetime) -> dict[str, Any]:
         select(func.count()).select_from(User).join(UserRole, UserRole.user_id == User.id)
         .where(UserRole.role == Role.VOLUNTEER, *since(User.created_at)))
     coins = dict.fromkeys(COIN_KINDS.values(), 0)
-    for kind, amount in db.session.execute(
-            select(Transaction.kind, func.coalesce(func.sum(Transaction.amount), 0))
-            .where(Transaction.kind.in_([k.value for k in COIN_KINDS]), *since(Transaction.created_at))
-            .group_by(Transaction.kind)):
-        coins[COIN_KINDS[TxKind(kind)]] = int(amount)
+    for _, kind, amount in _coins_by_bucket(period, [k.value for k in COIN_KINDS if k != TxKind.ADJUST]):
+        coins[COIN_KINDS[TxKind(kind)]] += amount
     # An adjustment's amount does not say its direction: its net toward volunteers is what counts.
     coins["adjusted"] = int(db.session.scalar(select(_adjustments(start, end))))
     projects_done = db.session.scalar(
@@ -109,8 +107,10 @@ def public_summary(today: date | None = None) -> dict[str, Any]:
     slot = {label: i for i, label in enumerate(labels)}
     for label, kind, amount in _coins_by_bucket(year, [TxKind.ISSUE.value, TxKind.REDEEM.value]):
         series["issued" if kind == TxKind.ISSUE else "redeemed"][slot[label]] += amount
+    first = db.session.scalar(select(func.min(Transaction.created_at)))
+    ever = Period(min(first.astimezone(local_zone()).date(), today) if first else today, today)
     return {"year": today.year, "generated_at": now,
-            "this_year": _totals(start, min(end, now)), "all_time": _totals(None, now),
+            "this_year": _totals(year, start, min(end, now)), "all_time": _totals(ever, None, now),
             "coins_outstanding": outstanding(), "merchants": _merchants(start, end),
             "reviews": _reviews(), "series": series}
 
