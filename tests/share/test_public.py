@@ -122,8 +122,24 @@ def test_the_summary_is_cached_for_a_minute(client, town, coordinator, monkeypat
     db.session.commit()
     clock[0] += 59
     assert client.get("/api/v1/public/summary").json["all_time"]["services_given"] == before
+    assert services.cached.refreshing is None
     clock[0] += 2
+    # Stale: the kept figures still answer at once while a background thread computes the new ones.
+    assert client.get("/api/v1/public/summary").json["all_time"]["services_given"] == before
+    services.cached.refreshing.join(timeout=30)
     assert client.get("/api/v1/public/summary").json["all_time"]["services_given"] == before + 1
+
+
+def test_all_time_hours_from_the_volunteers_totals_equal_the_approved_records(client, town, coordinator):  # noqa: F811
+    record = db.session.scalars(select(ServiceRecord).where(ServiceRecord.status == "approved")
+                                .order_by(ServiceRecord.id)).first()
+    revoke(record, coordinator)
+    approved = select(ServiceRecord).where(ServiceRecord.status == "approved").subquery()
+    minutes, served = db.session.execute(select(func.coalesce(func.sum(approved.c.minutes), 0),
+                                                func.count(func.distinct(approved.c.volunteer_id)))).one()
+    figures = client.get("/api/v1/public/summary").json["all_time"]
+    assert (figures["hours"]["approved_minutes"], figures["volunteers"]["served"]) == (minutes, served) == (
+        town["minutes"][1], 1)
 
 
 def test_an_empty_town_has_a_summary_of_zeros(client):
