@@ -37,6 +37,7 @@ def _town(coordinator, make_user):
          "capacity": 30, "starts_at": now + timedelta(days=4), "ends_at": now + timedelta(days=4, hours=3)},
         actor=coordinator)
     projects.publish(coming, actor=coordinator, publish_at=now - timedelta(minutes=5))
+    projects.claim(coming, volunteer=chen)
     shop = merchants.create_merchant({"name": "奉城老街洗车行", "address": "奉城老街 18 号", "category": "car_wash",
                                       "description": ""}, actor=coordinator)
     wash = merchants.create_service(shop, {"name": "精洗一次", "description": "", "price": 2, "daily_quota": 10},
@@ -90,6 +91,15 @@ def test_coordinator_downloads_a_poster_whose_qr_opens_the_project_and_a_visitor
     visitor.goto(f"/projects/{project.id}")
     image = visitor.locator('meta[property="og:image"]').get_attribute("content")
     assert image == f"{live_server}/projects/{project.id}/poster.png"
+
+    # The volunteer's home page: coins and the project under way.
+    home = phone()
+    sign_in(home, ZH, chen)
+    home.goto("/")
+    expect(home.locator("[data-balance]")).to_have_text("2")  # 4 earned, 2 spent at the car wash
+    expect(home.locator(".next-project")).to_contain_text("健康加油站")
+    expect(home.locator("#h-soon")).to_have_count(0)  # nothing opens later in this town
+    check_phone_page(home, "home-volunteer")
 
     if TAKE_SCREENSHOTS:
         phone.expect_status("/favicon.ico")  # the browser's own image page asks for one
