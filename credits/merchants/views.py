@@ -31,6 +31,7 @@ from credits.merchants.models import Merchant, MerchantCategory, Settlement, Vou
 from credits.merchants.schemas import MerchantIn, RedeemIn, ServiceIn, ServicePatchIn, SettlementIn, StaffIn
 from credits.pagination import PageArgs, paginate
 from credits.reports.exports import csv_response
+from credits.share.views import public_merchant
 from credits.timeutil import LocalDate, local_day_range, local_zone, utcnow
 from credits.web.forms import form_payload, form_view
 
@@ -88,8 +89,6 @@ def browse():
 @bp.get("/merchants/<int:merchant_id>")
 def detail(merchant_id: int):
     """One shop and its services: what its counter poster's QR opens, and a link that shares as a card."""
-    from credits.share.views import public_merchant
-
     context = {**_browse_context(), "merchants": [public_merchant(merchant_id)]}
     return render_template("merchants/browse.html", errors={}, values={}, single=context["merchants"][0], **context)
 

@@ -17,7 +17,7 @@ PNG = {"200": {"description": "The poster, 1080 px wide", "content": {
 
 
 @blp.route("/projects/<int:project_id>/poster.png", methods=["GET"])
-@limiter.limit(views.poster_limit, scope="poster")
+@limiter.shared_limit(views.poster_limit, scope="poster")
 @blp.doc(summary="A project's share poster", responses=PNG,
          description="Drafts are not found except by the organiser's coordinators; cancelled projects are marked.")
 def project_poster(project_id):
@@ -25,7 +25,7 @@ def project_poster(project_id):
 
 
 @blp.route("/merchants/<int:merchant_id>/poster.png", methods=["GET"])
-@limiter.limit(views.poster_limit, scope="poster")
+@limiter.shared_limit(views.poster_limit, scope="poster")
 @blp.doc(summary="A merchant's counter poster", responses=PNG)
 def merchant_poster(merchant_id):
     return views.merchant_poster_png(merchant_id)

@@ -52,20 +52,20 @@ def merchant_poster_png(merchant_id: int):
 
 
 @bp.get("/projects/<int:project_id>/poster.png")
-@limiter.limit(poster_limit, scope="poster")
+@limiter.shared_limit(poster_limit, scope="poster")
 def project_poster(project_id: int):
     return project_poster_png(project_id, current_user)
 
 
 @bp.get("/merchants/<int:merchant_id>/poster.png")
-@limiter.limit(poster_limit, scope="poster")
+@limiter.shared_limit(poster_limit, scope="poster")
 def merchant_poster(merchant_id: int):
     return merchant_poster_png(merchant_id)
 
 
 @bp.get("/coordinate/projects/<int:project_id>/checkin-sheet.png")
 @role_required(Role.COORDINATOR)
-@limiter.limit(poster_limit, scope="poster")
+@limiter.shared_limit(poster_limit, scope="poster")
 def checkin_sheet(project_id: int):
     """The A4 sheet for places with no screen: a static QR to the check-in page (the code is still asked there)."""
     project = get_project(project_id, viewer=current_user)

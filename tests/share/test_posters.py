@@ -238,3 +238,11 @@ def test_coordinators_and_staff_have_download_buttons_that_work(browser, coordin
     assert f'href="/merchants/{shop.id}/poster.png"' in browser(staff).get("/shop").get_data(as_text=True)
     assert f'href="/merchants/{shop.id}/poster.png"' in as_coordinator.get(
         f"/coordinate/merchants/{shop.id}").get_data(as_text=True)
+
+
+def test_the_page_and_the_api_count_against_one_poster_limit(app, client, coordinator):
+    app.config["POSTER_RATE_LIMIT"] = "4 per minute"
+    project = _published(coordinator)
+    for path in ("/api/v1/projects/{}/poster.png", "/projects/{}/poster.png") * 2:
+        assert client.get(path.format(project.id)).status_code == 200
+    assert client.get(f"/projects/{project.id}/poster.png").status_code == 429
