@@ -1,5 +1,6 @@
-"""Pages and downloads for sharing: posters for signed-in coordinators and staff (and anyone, for what is public),
-the printable check-in sheet, a merchant's own page for its QR and share card, and the public 公示 page."""
+"""Pages and downloads for sharing: posters for anyone (a draft's only for its coordinators), the printable
+check-in sheet for a project's coordinators, and the public 公示 page. A merchant's own page, which its counter
+poster's QR opens, is merchants.detail."""
 
 from __future__ import annotations
 
