@@ -158,6 +158,8 @@ def register_blueprints(app: Flask) -> None:
     from credits.reviews.api import blp as reviews_api
     from credits.reviews.views import bp as reviews_bp
     from credits.web import large_mode  # noqa: F401  (its view and context processor join web's blueprint)
+    from credits.share.api import blp as share_api
+    from credits.share.views import bp as share_bp
     from credits.web.views import bp as web_bp
 
     app.register_blueprint(web_bp)
@@ -168,7 +170,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(merchants_bp)
     app.register_blueprint(reports_bp)
     app.register_blueprint(reviews_bp)
-    for blp in (auth_api, projects_api, hours_api, merchants_api, reports_api, reviews_api):
+    app.register_blueprint(share_bp)
+    for blp in (auth_api, projects_api, hours_api, merchants_api, reports_api, reviews_api, share_api):
         api.register_blueprint(blp, url_prefix="/api/v1")
 
 

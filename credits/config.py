@@ -77,6 +77,15 @@ class Config:
     CLAIM_RATE_LIMIT = "20 per minute"
     CHECKIN_RATE_LIMIT = "10 per minute"
     REDEEM_RATE_LIMIT = "30 per minute"
+    # Posters per address: each new one costs a drawing (about 0.1 s); a storm of requests meets 429s.
+    POSTER_RATE_LIMIT = os.environ.get("POSTER_RATE_LIMIT", "30 per minute")
+
+    # Share cards and QR codes carry absolute URLs: the address people outside reach the site at. Unset, the
+    # request's own host is used (right when nothing in front rewrites it).
+    PUBLIC_BASE_URL: str | None = os.environ.get("PUBLIC_BASE_URL")
+    # A font with Chinese glyphs for the posters; unset, fontconfig or a known path finds one (credits/share).
+    POSTER_FONT: str | None = os.environ.get("POSTER_FONT")
+    POSTER_CACHE_DIR: str | None = os.environ.get("POSTER_CACHE_DIR")  # default: instance/posters
 
     # Logs to stderr: "json" (one object a line, with the request id) or "text" for reading in a terminal.
     LOG_FORMAT = os.environ.get("LOG_FORMAT", "text")

@@ -318,6 +318,10 @@ ROUTES: dict[tuple[str, str], Row] = {
                                                                       body={"score": 90, "comment": "服务扎实"}),
     ("POST", "/api/v1/reviews/<review_id>/close"): Row(only(200, "coordinator", "admin")),
     ("GET", "/api/v1/reviews/<review_id>/ranking"): Row(only(200, *COORDINATORS, "admin"), query={"format": "csv"}),
+    # Sharing (SPEC 2.9): posters of published projects and active shops, and the 公示 figures, for anyone.
+    ("GET", "/api/v1/projects/<project_id>/poster.png"): Row(expect(200)),
+    ("GET", "/api/v1/merchants/<merchant_id>/poster.png"): Row(expect(200)),
+    ("GET", "/api/v1/public/summary"): Row(expect(200)),
 }
 
 

@@ -31,6 +31,7 @@ from credits.merchants.models import Merchant, MerchantCategory, Settlement, Vou
 from credits.merchants.schemas import MerchantIn, RedeemIn, ServiceIn, ServicePatchIn, SettlementIn, StaffIn
 from credits.pagination import PageArgs, paginate
 from credits.reports.exports import csv_response
+from credits.share.views import public_merchant
 from credits.timeutil import LocalDate, local_day_range, local_zone, utcnow
 from credits.web.forms import form_payload, form_view
 
@@ -83,6 +84,13 @@ def _browse_context() -> dict[str, Any]:
 def browse():
     """Shops of the commercial street and their services; a volunteer sees what their balance affords."""
     return render_template("merchants/browse.html", errors={}, values={}, **_browse_context())
+
+
+@bp.get("/merchants/<int:merchant_id>")
+def detail(merchant_id: int):
+    """One shop and its services: what its counter poster's QR opens, and a link that shares as a card."""
+    context = {**_browse_context(), "merchants": [public_merchant(merchant_id)]}
+    return render_template("merchants/browse.html", errors={}, values={}, single=context["merchants"][0], **context)
 
 
 @bp.post("/merchants/services/<int:service_id>/voucher")

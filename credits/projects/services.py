@@ -447,3 +447,30 @@ def my_claims(volunteer: User, *, status: str | None = None, today_first: bool =
 
 def _jsonable(changes: dict[str, Any]) -> dict[str, Any]:
     return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in changes.items()}
+
+
+# --- the home page ------------------------------------------------------------------------------------------
+
+
+def next_confirmed(volunteer: User, now: datetime) -> Claim | None:
+    """The volunteer's confirmed claim on the project that starts soonest and has not ended."""
+    return db.session.scalars(
+        select(Claim).join(Project).where(Claim.volunteer_id == volunteer.id, Claim.status == ClaimStatus.CONFIRMED,
+                                          Project.status != ProjectStatus.CANCELLED, Project.ends_at > now)
+        .order_by(Project.starts_at, Project.id).limit(1)).first()
+
+
+def opening_soon(now: datetime, limit: int):
+    """Published projects whose claiming has not opened yet, soonest opening first."""
+    return db.session.scalars(
+        select(Project).where(Project.status == ProjectStatus.PUBLISHED, Project.publish_at > now,
+                              Project.ends_at > now)
+        .order_by(Project.publish_at, Project.id).limit(limit)).all()
+
+
+def open_now(now: datetime, limit: int):
+    """Projects open for claims now, soonest first."""
+    return db.session.scalars(
+        select(Project).where(Project.status == ProjectStatus.PUBLISHED, Project.publish_at <= now,
+                              Project.ends_at > now)
+        .order_by(Project.starts_at, Project.id).limit(limit)).all()

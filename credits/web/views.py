@@ -5,18 +5,34 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, redirect, render_template, request, session, url_for
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from credits.database import rollback
 from credits.extensions import db
+from credits.ledger.services import find_user_account, wallet_figures
+from credits.projects import services as projects
+from credits.timeutil import utcnow
 
 bp = Blueprint("web", __name__)
 
 
+# Projects listed on the home page; the rest are a tap away on /projects.
+HOME_PROJECTS = 5
+
+
 @bp.get("/")
 def home():
-    return render_template("web/home.html")
+    """What a volunteer opens the site for: their coins, their next project and what opens soon; for everyone
+    else, the projects open now."""
+    now = utcnow()
+    context = {"now": now, "open_now": projects.open_now(now, HOME_PROJECTS),
+               "opening_soon": projects.opening_soon(now, HOME_PROJECTS), "balance": None, "next_claim": None}
+    if current_user.is_authenticated and current_user.has_role("volunteer"):
+        context["balance"] = wallet_figures(find_user_account(current_user.id))["balance"]
+        context["next_claim"] = projects.next_confirmed(current_user, now)
+    return render_template("web/home.html", **context)
 
 
 @bp.get("/lang/<code>")
