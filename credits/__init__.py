@@ -157,9 +157,9 @@ def register_blueprints(app: Flask) -> None:
     from credits.reports.views import bp as reports_bp
     from credits.reviews.api import blp as reviews_api
     from credits.reviews.views import bp as reviews_bp
-    from credits.web import large_mode  # noqa: F401  (its view and context processor join web's blueprint)
     from credits.share.api import blp as share_api
     from credits.share.views import bp as share_bp
+    from credits.web import large_mode  # noqa: F401  (its view and context processor join web's blueprint)
     from credits.web.views import bp as web_bp
 
     app.register_blueprint(web_bp)

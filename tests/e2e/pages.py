@@ -27,6 +27,8 @@ PAGES = [
     Page("projects.detail", "guest", lambda w: {"project_id": w.health.id}),
     Page("merchants.browse", "guest"),
     Page("hours.verify_certificate", "guest", lambda w: {"number": w.certificate}),
+    Page("merchants.detail", "guest", lambda w: {"merchant_id": w.shop.id}),
+    Page("share.public", "guest"),
 
     Page("web.home", "volunteer"),
     Page("projects.detail", "volunteer", lambda w: {"project_id": w.health.id}),
@@ -83,6 +85,9 @@ EXCLUDED = {
     "web.set_language": "redirects back to the page it was tapped on",
     "projects.claim_landing": "redirects to the project's page (checked)",
     "web.healthz": "JSON for the load balancer",
+    "share.project_poster": "a PNG image to post in chat groups",
+    "share.merchant_poster": "a PNG image for the shop's counter",
+    "share.checkin_sheet": "a PNG image to print",
     "observability.livez": "plain text for the process supervisor",
     "observability.metrics": "Prometheus text for the scraper",
     "hours.checkin_code": "JSON the check-in screen polls",
