@@ -241,6 +241,8 @@ def check_in(claim: Claim, code: str, *, volunteer: User) -> ServiceRecord:
     if not (project.starts_at - CHECKIN_EARLY <= now < project.ends_at):
         raise InvalidState(_l("不在项目时间内，不能签到。"))
     lock(volunteer)  # one volunteer's requests, one at a time
+    db.session.refresh(claim)  # a no-show marked while we waited for the lock (mark_no_show takes it too)
+    _own_confirmed_claim(claim, volunteer)
     lapse_open_checkins(volunteer_id=volunteer.id)
     start = max(now, project.starts_at)
     if db.session.scalar(select(ServiceRecord.id).where(

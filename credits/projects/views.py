@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -312,10 +312,7 @@ def cancel_project(project_id: int):
                 lambda _p: _("项目已取消，所有认领随之取消。"), url_for(".detail", project_id=project_id))
 
 
-@bp.get("/coordinate/projects/<int:project_id>/roster")
-@role_required(Role.COORDINATOR)
-def roster(project_id: int):
-    """Confirmed in order, the waitlist in order, then no-shows and cancellations."""
+def _roster_context(project_id: int) -> dict[str, Any]:
     project = services.get_project(project_id, viewer=current_user)
     args = RosterArgs().load(request.args)
     page = paginate(services.roster(project, actor=current_user), args["page"], args["per_page"])
@@ -323,8 +320,28 @@ def roster(project_id: int):
     positions = {c.id: services.waitlist_position(c) for c in page["items"] if c.status == ClaimStatus.WAITLISTED}
     first = (args["page"] - 1) * args["per_page"]  # confirmed claims come first, so their rank is the row number
     ranks = {c.id: first + i + 1 for i, c in enumerate(page["items"]) if c.status == ClaimStatus.CONFIRMED}
-    return render_template("projects/roster.html", project=project, page=page, groups=groups,
-                           positions=positions, ranks=ranks, now=utcnow())
+    return {"project": project, "page": page, "groups": groups, "positions": positions, "ranks": ranks,
+            "presence": services.presence(page["items"]), "now": utcnow()}
+
+
+@bp.get("/coordinate/projects/<int:project_id>/roster")
+@role_required(Role.COORDINATOR)
+def roster(project_id: int):
+    """Confirmed in order, the waitlist in order, then no-shows and cancellations, with who has checked in."""
+    return render_template("projects/roster.html", **_roster_context(project_id))
+
+
+@bp.get("/coordinate/projects/<int:project_id>/roster/live")
+@role_required(Role.COORDINATOR)
+def roster_live(project_id: int):
+    """The roster page's feed (roster.js polls it): the same page of the roster, rendered, so new claims,
+    check-ins and check-outs show without a reload."""
+    context = _roster_context(project_id)
+    p = context["project"]
+    response = jsonify(html=render_template("projects/_roster_groups.html", **context),
+                       confirmed=p.confirmed_count, waitlisted=p.waitlist_count)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.post("/claims/<int:claim_id>/no-show")
