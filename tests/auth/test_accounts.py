@@ -424,3 +424,40 @@ def test_registering_with_an_unknown_organization_is_a_422_field_error(client):
     assert response.status_code == 422
     assert "organization_id" in response.json["error"]["fields"]
     assert client.post("/api/v1/auth/token", json={"phone": "13912340000", "password": PASSWORD}).status_code == 401
+
+
+# --- issue 21, item 2: a shared link survives registration; check-in explains the sign-in -------------------------
+
+
+def test_register_from_the_sign_in_page_keeps_next_and_lands_on_the_shared_project(client):
+    login_page = client.get("/login?next=/projects/7").get_data(as_text=True)
+    assert 'href="/register?next=/projects/7"' in login_page or 'href="/register?next=%2Fprojects%2F7"' in login_page, \
+        "the sign-in page's register link drops next"
+    response = client.post("/register?next=/projects/7",
+                           data={**VALID, "csrf_token": csrf_token(client, "/register?next=/projects/7")})
+    assert response.status_code == 302 and response.headers["Location"] == "/projects/7"
+
+
+def test_register_never_follows_a_foreign_next(client):
+    response = client.post("/register?next=//evil.example/x",
+                           data={**VALID, "csrf_token": csrf_token(client, "/register")})
+    assert response.status_code == 302 and response.headers["Location"] == "/account"
+
+
+def test_signed_out_check_in_scan_says_why_and_phones_default_to_remember_me(client):
+    response = client.get("/checkin/3?code=123456")
+    assert response.status_code == 302
+    page = client.get(response.headers["Location"], headers={"User-Agent": "Mozilla/5.0 (iPhone) Mobile Safari"})
+    html = page.get_data(as_text=True)
+    assert "登录后签到" in html and 'name="remember" role="switch" checked' in html
+    desktop = client.get("/login", headers={"User-Agent": "Mozilla/5.0 (X11; Linux x86_64)"}).get_data(as_text=True)
+    assert "登录后签到" not in desktop and 'role="switch" checked' not in desktop
+
+
+def test_shop_staff_land_on_the_till_after_signing_in(client, make_user, make_merchant):
+    staff = make_user("merchant")
+    staff.merchant_id = make_merchant().id
+    db.session.commit()
+    response = client.post("/login", data={"phone": staff.phone, "password": PASSWORD,
+                                           "csrf_token": csrf_token(client)})
+    assert response.headers["Location"] == "/shop/redeem"
