@@ -79,7 +79,7 @@ def test_registration_refuses_a_phone_already_registered_and_keeps_the_first_acc
     ({**VALID, "phone": "12912345678"}, "phone"),  # second digit must be 3-9
     ({**VALID, "phone": "1391234567"}, "phone"),  # ten digits
     ({**VALID, "phone": "139123456789"}, "phone"),  # twelve digits
-    ({**VALID, "phone": "+8613912345678"}, "phone"),
+    ({**VALID, "phone": "+1 3912345678"}, "phone"),  # +86 is read as China's prefix (issue 21); no other is
     ({**VALID, "password": "1234567"}, "password"),  # seven characters
     ({**VALID, "name": ""}, "name"),
     ({**VALID, "role": "admin"}, "role"),  # unknown fields are refused, not ignored
@@ -90,7 +90,7 @@ def test_registration_refuses_a_phone_already_registered_and_keeps_the_first_acc
     ({**VALID, "name": "张\x0e小明"}, "name"),  # found by tests/test_fuzz.py: broke the XLSX export of volunteers
     ({**VALID, "password": "password\ud800"}, "password"),  # a lone surrogate cannot be encoded to be hashed
     ({**VALID, "organization_id": 2**31}, "organization_id"),
-], ids=["second-digit", "short-phone", "long-phone", "country-code", "short-password", "empty-name",
+], ids=["second-digit", "short-phone", "long-phone", "other-country-code", "short-password", "empty-name",
         "unknown-field", "non-numeric-org", "missing-phone", "missing-password", "missing-name", "control-character",
         "lone-surrogate", "org-id-past-int"])
 def test_registration_refuses_bad_fields_with_422_naming_the_field_and_creates_nothing(client, body, field):
