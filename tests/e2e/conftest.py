@@ -256,6 +256,8 @@ EN = {
     # the tour's pages (test_tour.py)
     "我的认领": "My claims",
     "我的兑换券": "My vouchers",
+    "通过所选": "Approve selected",
+    "驳回所选": "Reject selected",
     "忘记签到？补录时长": "Forgot to check in? Add hours manually",
     "志愿服务证明": "Volunteer service certificate",
     "已出具的证明": "Issued certificates",
