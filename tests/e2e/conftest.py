@@ -245,7 +245,7 @@ EN = {
     "认领率": "Fill rate",
     "%s / %s 个名额": "%s of %s places",
     "项目统计": "Projects",
-    "已核定分钟": "Approved minutes",
+    "已核定时长（小时）": "Approved hours",
     "导出 CSV": "Export CSV",
     "还没有人认领这个项目。": "Nobody has claimed this project yet.",
     "我的时长": "My hours",

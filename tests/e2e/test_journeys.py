@@ -406,10 +406,10 @@ def test_coordinator_publishes_for_later_watches_claims_arrive_and_reviews_a_man
         desk.locator("main").get_by_role("button", name=words("导出 CSV")).click()
     rows = list(csv.reader(io.StringIO(Path(download.value.path()).read_text("utf-8-sig"))))
     header = rows[0]
-    assert words("项目") in header and words("已核定分钟") in header
+    assert words("项目") in header and words("已核定时长（小时）") in header  # hours, as the table shows them
     by_title = {row[header.index(words("项目"))]: row for row in rows[1:]}
     assert set(by_title) == {"变废为宝", "啄木鸟行动"}
-    assert by_title["变废为宝"][header.index(words("已核定分钟"))] == "120"
+    assert by_title["变废为宝"][header.index(words("已核定时长（小时）"))] == "2.0"
 
 
 # --- pages off the happy path --------------------------------------------------------------------------------

@@ -556,6 +556,17 @@ def test_demo_seed_creates_projects_in_every_state_and_the_ledger_stays_clean(ru
     ledger = runner.invoke(args=["credits", "verify-ledger"])
     assert ledger.exit_code == 0 and "ledger ok" in ledger.output, ledger.output
 
+    # 李志愿's and 张晓明's coins are what their approved hours earned: no coins without hours (issue 21, item 8).
+    from credits.ledger.models import Account, Transaction
+
+    for phone in ("13900000003", "13900000004"):
+        person = db.session.scalars(select(User).where(User.phone == phone)).one()
+        account = db.session.scalars(select(Account).where(Account.user_id == person.id)).one()
+        assert person.approved_minutes >= 12 * 60, person.name
+        assert db.session.scalar(select(func.count()).select_from(Transaction).where(
+            Transaction.kind == "adjust")) == 0
+        assert 0 < account.balance <= person.approved_minutes // 60 * 10, person.name
+
     login(db.session.scalars(select(User).where(User.phone == "13900000003")).one(), password=DEMO_PASSWORD)
     page = text(client.get("/me/claims"))
     assert "候补中 · 第 1 位" in page and "已确认" in page
