@@ -97,9 +97,10 @@ def _chooser(period: Period | None) -> dict[str, Any]:
     today_ = today()
     # A chip shows as chosen whenever the days match, however they were chosen.
     current = next((name for name in PERIOD_LABELS if Period.named(name, today_) == period), None)
-    first = period.first if period else today_
+    # The quarter of the period's last day, or of today while the period runs: 本年 in December is Q4, not Q1.
+    anchor = min(period.last, today_) if period else today_
     return {"period": period, "current_period": current,
-            "quarter_link": {"year": first.year, "q": (first.month - 1) // 3 + 1},
+            "quarter_link": {"year": anchor.year, "q": (anchor.month - 1) // 3 + 1},
             "period_query": _period_query(period) if period else {}}
 
 

@@ -177,6 +177,7 @@ EN = {
     "菜单": "Menu",
     "项目": "Projects",
     "即将开放": "Opening soon",
+    "认领中": "Open for claims",
     "查看详情": "View details",
     "立即认领": "Claim now",
     "认领成功！您已获得一个名额，请按时参加。": "Claimed! You have a place; please attend on time.",

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import time
 
+from credits.extensions import db
 from credits.hours import services as hours
 from tests.e2e import test_tour
 from tests.e2e.conftest import PHONE, Words
@@ -122,3 +123,25 @@ def test_the_roster_shows_a_check_in_as_it_happens(phone, world, make_user):
     expect(row.get_by_role("button", name=words("标记缺席"))).to_have_count(0)
     assert page.evaluate("performance.getEntriesByType('navigation').length") == 1  # no reload
     check(page, words, "roster-live")
+
+
+def test_the_upcoming_badge_turns_to_open_when_the_countdown_ends(phone, words, coordinator, volunteer):
+    """即将开放 beside a countdown that says 已开放 (issue 21, item 6): the badge turns with it, without a reload."""
+    from datetime import timedelta
+
+    from credits.projects import services as projects
+    from credits.timeutil import utcnow
+
+    starts = utcnow() + timedelta(days=1)
+    project = projects.create_project({"title": "啄木鸟行动", "category": "文明实践", "location": "奉城老街",
+                                       "starts_at": starts, "ends_at": starts + timedelta(hours=2), "capacity": 3,
+                                       "waitlist_capacity": 3}, actor=coordinator)
+    projects.publish(project, actor=coordinator, publish_at=utcnow() + timedelta(seconds=4))
+    db.session.commit()
+    page = phone()
+    sign_in(page, words, volunteer)
+    page.goto(f"/projects/{project.id}")
+    badge = page.locator("main .badge-upcoming, main .badge-open").first
+    expect(badge).to_have_text(words("即将开放"))
+    expect(badge).to_have_text(words("认领中"), timeout=10_000)
+    assert page.evaluate("performance.getEntriesByType('navigation').length") == 1

@@ -637,3 +637,30 @@ def test_a_project_today_that_has_ended_stays_first_but_offers_no_checkin(client
 
     assert titles_in(page, ["下周项目", "刚结束的项目"]) == ["刚结束的项目", "下周项目"]
     assert "/checkin/" not in page
+
+
+# --- labels that go stale (issue 21, item 6) ------------------------------------------------------------------
+
+
+def test_arrive_by_is_said_only_before_the_start(client, login, volunteer, make_project):
+    project = make_project()
+    services.claim(project, volunteer=volunteer)
+    db.session.commit()
+    login(volunteer)
+    assert "前到达" in text(client.get(f"/projects/{project.id}"))
+
+    now = utcnow()
+    move(project, starts_at=now - timedelta(minutes=30), ends_at=now + timedelta(hours=2))
+    page = text(client.get(f"/projects/{project.id}"))
+    assert "前到达" not in page and "项目进行中：到达奉城镇社区卫生服务中心后请签到。" in page
+
+    move(project, starts_at=now - timedelta(hours=3), ends_at=now - timedelta(hours=1))
+    page = text(client.get(f"/projects/{project.id}"))
+    assert "前到达" not in page and "项目已结束" in page
+
+
+def test_an_upcoming_badge_carries_its_opening_for_the_page_to_turn_it(client, make_project):
+    opens = utcnow() + timedelta(minutes=5)
+    project = make_project(publish_at=opens)
+    page = text(client.get(f"/projects/{project.id}"))
+    assert 'class="badge badge-upcoming" data-opens-at=' in page and 'data-open-label="认领中"' in page
