@@ -210,6 +210,7 @@ def test_volunteer_claims_at_the_opening_checks_in_earns_coins_and_the_shop_rede
         const button = document.querySelector(".service-list button");
         sessionStorage.setItem("pressed", JSON.stringify([button.textContent, button.disabled]));
     })""")
+    volunteer.once("dialog", lambda dialog: dialog.accept())  # 确定用 2 枚公益币兑换…吗？
     take.click()
     expect(flash(volunteer)).to_have_text(words("兑换成功！到店时出示下面的二维码或券码。"))
     qr = volunteer.locator(".voucher-qr svg")

@@ -145,3 +145,24 @@ def test_the_upcoming_badge_turns_to_open_when_the_countdown_ends(phone, words, 
     expect(badge).to_have_text(words("即将开放"))
     expect(badge).to_have_text(words("认领中"), timeout=10_000)
     assert page.evaluate("performance.getEntriesByType('navigation').length") == 1
+
+
+def test_taking_a_voucher_asks_first_and_a_no_spends_nothing(phone, words, world):
+    page = phone()
+    sign_in(page, words, world.chen)
+    page.goto("/merchants")
+    take = page.locator(".service-list li", has_text="精洗一次").locator("button")
+    balance = page.locator("[data-balance]").inner_text()
+    questions = []
+
+    def answer_no(dialog):
+        questions.append(dialog.message)
+        dialog.dismiss()
+
+    page.once("dialog", answer_no)
+    take.click()
+    expect(take).to_be_enabled()
+    expect(take).to_have_text(words("领券"))
+    assert len(questions) == 1 and "2" in questions[0] and "精洗一次" in questions[0]
+    page.reload()
+    assert page.locator("[data-balance]").inner_text() == balance

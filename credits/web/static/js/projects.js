@@ -109,7 +109,7 @@
         Array.prototype.forEach.call(form.querySelectorAll("button"), function (b) { b.disabled = true; });
       }, 0);
     }
-  });
+  }, true); // capture: asked before app.js marks the form busy, so "cancel" leaves the button as it was
 
   // Back from the result page (bfcache): the form may be sent again.
   window.addEventListener("pageshow", function (event) {
