@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -69,7 +69,20 @@ def js_time(value: datetime) -> str:
 @bp.context_processor
 def helpers() -> dict[str, Any]:
     return {"phase": phase, "phase_labels": PHASE_LABELS, "project_status_labels": PROJECT_STATUS_LABELS,
-            "claim_status_labels": CLAIM_STATUS_LABELS, "runs_today": services.runs_today}
+            "claim_status_labels": CLAIM_STATUS_LABELS, "runs_today": services.runs_today,
+            "claim_cap_reached": claim_cap_reached}
+
+
+def claim_cap_reached() -> int | None:
+    """The signed-in volunteer's cap on confirmed claims when they have reached it (None otherwise): said beside
+    the claim button before they tap, not only as a refusal after. Asked once a request."""
+    if "claim_cap_reached" not in g:
+        reached = None
+        if current_user.is_authenticated and current_user.has_role(Role.VOLUNTEER):
+            cap = get_policy()["max_active_claims"]
+            reached = cap if services.active_claims(current_user, utcnow()) >= cap else None
+        g.claim_cap_reached = reached
+    return g.claim_cap_reached
 
 
 def _when(value: datetime) -> str:

@@ -210,7 +210,8 @@ def test_claim_limit_and_closed_projects_are_explained(client, login, volunteer,
     login(volunteer)
 
     tap_claim(client, first)
-    assert "可以在“我的认领”里取消" in text(tap_claim(client, second))
+    # From a page opened before the first claim (a fresh one no longer offers the button): the refusal explains.
+    assert "可以在“我的认领”里取消" in text(tap_claim(client, second, token=csrf_token(client, "/account")))
     page = text(client.get(f"/projects/{closed.id}"))
     assert "已停止认领" in page and "立即认领" not in page
     assert "该项目现在不接受认领" in text(tap_claim(client, closed, token=csrf_token(client, "/account")))
@@ -664,3 +665,18 @@ def test_an_upcoming_badge_carries_its_opening_for_the_page_to_turn_it(client, m
     project = make_project(publish_at=opens)
     page = text(client.get(f"/projects/{project.id}"))
     assert 'class="badge badge-upcoming" data-opens-at=' in page and 'data-open-label="认领中"' in page
+
+
+def test_the_claim_limit_shows_before_tapping(client, login, volunteer, make_project, set_policy):
+    """Issue 21, item 7: a volunteer at max_active_claims learned it only from the refusal after tapping."""
+    set_policy(max_active_claims=1)
+    first, second = make_project(title="第一个"), make_project(title="第二个")
+    login(volunteer)
+    page = text(client.get(f"/projects/{second.id}"))
+    assert "立即认领" in page and "已达认领上限" not in page
+
+    tap_claim(client, first)
+    for path in (f"/projects/{second.id}", "/projects"):
+        page = text(client.get(path))
+        assert "已达认领上限" in page and "您已有 1 个进行中的认领（上限）" in page, path
+    assert f'action="/projects/{second.id}/claim"' not in text(client.get(f"/projects/{second.id}"))
