@@ -10,11 +10,9 @@ from credits.auth.models import Organization, OrgKind, Role, User
 from credits.auth.services import create_user
 from credits.extensions import db
 from credits.hours import services as service_hours
-from credits.ledger.models import SystemAccount, TxKind
-from credits.ledger.services import system_account, transfer, user_account
 from credits.merchants import services as merchants
 from credits.projects import services as projects
-from credits.projects.models import Claim, ClaimStatus, Project
+from credits.projects.models import Claim, Project
 from credits.reviews import services as reviews
 from credits.timeutil import local_zone, utcnow
 
@@ -80,8 +78,11 @@ def seed_demo() -> bool:
 
 
 # key: organising coordinator, title, category, location, (days from today, hour, minute), hours, capacity,
-# waitlist capacity (None: as many as places), description
+# waitlist capacity (None: as many as places), description. The two held in the past earn 10 coins an hour (the
+# policy's most), so the demo volunteers' coins are the ones their hours earned.
 DEMO_PROJECTS = {
+    "cleanup": ("王协调", "美丽庭院清洁日", "环境保护", "奉城镇洪庙村村民活动室", (14, 8, 0), 8, 10, None,
+                "帮村里的老人清理庭院、疏通沟渠、修剪绿化，下午整理垃圾分类点。"),
     "health": ("王协调", "健康加油站", "健康服务", "奉城镇社区卫生服务中心门口", (3, 9, 0), 2.5, 10, 5,
                "为居民免费测量血压、血糖，讲解慢病预防和健康生活知识。志愿者协助登记、引导排队、发放宣传资料。"),
     "recycle": ("王协调", "变废为宝", "环境保护", "洪庙社区垃圾分类宣传点", (5, 14, 0), 2.5, 3, 3,
@@ -90,13 +91,14 @@ DEMO_PROJECTS = {
                    "走街串巷，发现并随手拍下乱停车、乱堆物、破损设施等问题，当场上报网格员。"),
     "elderly": ("赵协调", "“365”关爱空巢老人", "为老服务", "奉城镇卫季村村委会", (7, 9, 0), 3, 6, None,
                 "结对上门陪伴空巢老人：聊天、打扫、代购生活用品，检查水电煤安全。"),
-    "haircut": ("王协调", "爱心理发服务", "便民服务", "奉城镇敬老院", (1, 9, 0), 4, 4, None,
+    "haircut": ("王协调", "爱心理发服务", "便民服务", "奉城镇敬老院", (1, 9, 0), 4, 6, None,
                 "为社区里行动不便的老人免费理发，志愿者负责预约、接送和现场秩序。"),
     "traffic": ("王协调", "文明交通志愿岗", "文明实践", "南奉公路与城中路路口", (4, 7, 0), 2, 8, None,
                 "早高峰在路口劝导行人和非机动车遵守信号灯。"),
     "sorting": ("王协调", "垃圾分类桶边督导", "环境保护", "奉城镇新城小区投放点", (10, 18, 0), 2, 6, None,
                 "晚间在小区投放点指导居民分类投放，记录混投情况。"),
 }
+PAST = ("cleanup", "haircut")
 
 
 def _seed_projects(users: dict[str, User]) -> None:
@@ -110,10 +112,11 @@ def _seed_projects(users: dict[str, User]) -> None:
     made: dict[str, Project] = {}
     for key, (coordinator, title, category, location, start, hours, capacity, waitlist, text) in DEMO_PROJECTS.items():
         starts_at = at(*start)
+        rule = {"block_minutes": 60, "coins_per_block": 10} if key in PAST else {}
         made[key] = projects.create_project(
             {"title": title, "category": category, "description": text, "location": location,
              "starts_at": starts_at, "ends_at": starts_at + timedelta(hours=hours), "capacity": capacity,
-             "waitlist_capacity": waitlist}, actor=users[coordinator])
+             "waitlist_capacity": waitlist, **rule}, actor=users[coordinator])
 
     def publish(key: str, **kwargs) -> Project:
         return projects.publish(made[key], actor=users[DEMO_PROJECTS[key][0]], **kwargs)
@@ -121,6 +124,9 @@ def _seed_projects(users: dict[str, User]) -> None:
     def claim(key: str, *names: str) -> list[Claim]:
         return [projects.claim(made[key], volunteer=users[name]) for name in names]
 
+    publish("cleanup")  # held two weeks ago: where 李志愿 and 张晓明 earned most of their coins
+    claim("cleanup", "李志愿", "张晓明", "周敏")
+    _move_into_past(made["cleanup"], at(-14, 8))
     publish("health")  # open, places left
     claim("health", "李志愿", "张晓明")
     publish("recycle")  # three places taken, then two on the waitlist
@@ -130,35 +136,42 @@ def _seed_projects(users: dict[str, User]) -> None:
     claim("elderly", "周敏", "张晓明")
     projects.close(made["elderly"], actor=users["赵协调"])
     publish("haircut")  # held last week, with one volunteer who did not come
-    absent = claim("haircut", "刘芳", "陈建国", "吴强")[-1]
+    absent = claim("haircut", "刘芳", "陈建国", "李志愿", "张晓明", "吴强")[-1]
     _move_into_past(made["haircut"], at(-6, 9))
     projects.mark_no_show(absent, actor=users["王协调"])
-    _seed_hours(made["haircut"], users)
+    _seed_hours(made, users)
     publish("traffic")
     claim("traffic", "张晓明", "杨丽")
     projects.cancel_project(made["traffic"], actor=users["王协调"])
     # "sorting" stays a draft
 
 
-def _seed_hours(project: Project, users: dict[str, User]) -> None:
-    """Service records in every review state on last week's project, reviewed through the services so coins,
-    clawbacks and approved minutes are the ledger's own."""
+def _seed_hours(made: dict[str, Project], users: dict[str, User]) -> None:
+    """Service records in every review state on the past projects, reviewed through the services so coins,
+    clawbacks and approved minutes are the ledger's own. Each approval issues at most 40 coins, under the
+    four-eyes threshold (SPEC 2.3), as a real day's records would."""
     reviewer = users["王协调"]
-    claims = {c.volunteer.name: c for c in db.session.scalars(select(Claim).where(
-        Claim.project_id == project.id, Claim.status == ClaimStatus.CONFIRMED))}
 
-    def record(name: str, start_hour: float, end_hour: float, note: str = ""):
+    def record(key: str, name: str, start_hour: float, end_hour: float, note: str = ""):
+        project = made[key]
+        claim = db.session.scalars(select(Claim).where(Claim.project_id == project.id,
+                                                       Claim.volunteer_id == users[name].id)).one()
         start = project.starts_at + timedelta(hours=start_hour)
-        return service_hours.file_manual(claims[name], {"started_at": start, "note": note,
-                                                "ended_at": start + timedelta(hours=end_hour - start_hour)},
-                                 volunteer=users[name])
+        return service_hours.file_manual(claim, {"started_at": start, "note": note,
+                                                 "ended_at": start + timedelta(hours=end_hour - start_hour)},
+                                         volunteer=users[name])
 
-    service_hours.approve(record("刘芳", 0, 2, "理发 6 位老人"), reviewer=reviewer)
-    duplicate = record("刘芳", 2, 3, "整理工具")
+    for name in ("李志愿", "张晓明"):
+        service_hours.approve(record("cleanup", name, 0, 4, "清理庭院、疏通沟渠"), reviewer=reviewer)
+        service_hours.approve(record("cleanup", name, 4, 8, "整理垃圾分类点"), reviewer=reviewer)
+        service_hours.approve(record("haircut", name, 0, 4, "预约、接送老人"), reviewer=reviewer)
+    service_hours.approve(record("cleanup", "周敏", 0, 3, "修剪绿化"), reviewer=reviewer)
+    service_hours.approve(record("haircut", "刘芳", 0, 2, "理发 6 位老人"), reviewer=reviewer)
+    duplicate = record("haircut", "刘芳", 2, 3, "整理工具")
     service_hours.approve(duplicate, reviewer=reviewer)
     service_hours.revoke(duplicate, "与签到记录重复", reviewer=reviewer)
-    service_hours.reject(record("陈建国", 0, 0.5, "提前到场"), "活动尚未开始", reviewer=reviewer)
-    record("陈建国", 0.5, 3.5, "接送老人、维持秩序")  # waits for review
+    service_hours.reject(record("haircut", "陈建国", 0, 0.5, "提前到场"), "活动尚未开始", reviewer=reviewer)
+    record("haircut", "陈建国", 0.5, 3.5, "接送老人、维持秩序")  # waits for review
 
 
 def _move_into_past(project: Project, starts_at: datetime) -> None:
@@ -186,13 +199,12 @@ DEMO_MERCHANTS = [
     ("丽人美容美发", "奉城老街 101 号", "hair_beauty", "洗剪吹、护理。",
      [("美容美发", 30, 10)]),
 ]
-DEMO_GRANTS = {"李志愿": 200, "张晓明": 200}
 
 
 def _seed_merchants(users: dict[str, User]) -> None:
-    """Shops and services onboarded by a coordinator, a staff member at the first shop, coins for two volunteers
-    (an admin adjustment) and vouchers in every state, all through the services."""
-    coordinator, admin, staff = users["王协调"], users["管理员"], users["陈店员"]
+    """Shops and services onboarded by a coordinator, a staff member at the first shop and vouchers in every state,
+    paid with the coins the volunteers' hours earned, all through the services."""
+    coordinator, staff = users["王协调"], users["陈店员"]
     shops = []
     for name, address, category, text, offered in DEMO_MERCHANTS:
         shop = merchants.create_merchant({"name": name, "address": address, "category": category,
@@ -203,9 +215,6 @@ def _seed_merchants(users: dict[str, User]) -> None:
         shops.append(shop)
     staff.merchant_id = shops[0].id
     db.session.flush()
-    for name, coins in DEMO_GRANTS.items():
-        transfer(TxKind.ADJUST, system_account(SystemAccount.ISSUANCE), user_account(users[name].id), coins,
-                 actor=admin, memo="演示：社区表彰奖励")
 
     def service(shop: int, index: int = 0):
         return shops[shop].services[index]

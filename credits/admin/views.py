@@ -14,10 +14,10 @@ from sqlalchemy.orm import selectinload
 from credits.auth import services
 from credits.auth.models import AuditEvent, Organization, Role, User
 from credits.auth.permissions import role_required
-from credits.auth.schemas import PASSWORD, PHONE, NewPasswordMixin, OrganizationIn, StripMixin, UserAdminIn
+from credits.auth.schemas import PASSWORD, NewPasswordMixin, OrganizationIn, StripMixin, UserAdminIn
 from credits.errors import NotFound
 from credits.extensions import db
-from credits.fields import Id, Text
+from credits.fields import Id, Phone, Text, normalize_phone
 from credits.hours import services as hours
 from credits.hours.schemas import ReasonIn
 from credits.pagination import PageArgs, paginate
@@ -40,7 +40,7 @@ class UserSearchArgs(PageArgs):
 
 
 class UserCreateIn(NewPasswordMixin, StripMixin, Schema):
-    phone = Text(required=True, validate=PHONE)
+    phone = Phone(required=True)
     name = Text(required=True, validate=validate.Length(min=1, max=50))
     password = Text(required=True, validate=PASSWORD)
     roles = fields.List(fields.String(validate=validate.OneOf([r.value for r in Role])),
@@ -76,7 +76,8 @@ def users():
     args = UserSearchArgs().load(request.args)
     stmt = select(User).order_by(User.id)
     if args["q"]:
-        like = f"%{args['q']}%"
+        digits = normalize_phone(args["q"])  # "139 1234-5678" finds 13912345678
+        like = f"%{digits if digits.isdigit() else args['q']}%"
         stmt = stmt.where(or_(User.phone.like(like), User.name.like(like), User.volunteer_no.like(like)))
     page = paginate(stmt, args["page"], args["per_page"])
     return render_template("admin/users.html", page=page, q=args["q"])
@@ -154,7 +155,7 @@ def audit():
     stmt = select(AuditEvent).options(selectinload(AuditEvent.actor)).order_by(AuditEvent.id.desc())
     if args["actor"]:
         stmt = stmt.join(User, User.id == AuditEvent.actor_id).where(
-            or_(User.phone == args["actor"], User.volunteer_no == args["actor"]))
+            or_(User.phone == normalize_phone(args["actor"]), User.volunteer_no == args["actor"]))
     if args["action"]:
         stmt = stmt.where(AuditEvent.action.startswith(args["action"]))
     if args["object_type"]:

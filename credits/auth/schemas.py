@@ -9,11 +9,10 @@ from marshmallow import Schema, ValidationError, fields, pre_load, validate, val
 from credits.auth.models import OrgKind, Role
 from credits.auth.passwords import password_problem
 from credits.auth.services import star_level
-from credits.fields import Id, Text
+from credits.fields import Id, Phone, Text
 from credits.merchants.services import mask_phone
 from credits.timeutil import LocalDateTime
 
-PHONE = validate.Regexp(r"^1[3-9]\d{9}$", error=_l("请输入 11 位中国大陆手机号。"))
 PASSWORD = validate.Length(min=8, max=128, error=_l("密码长度须为 8 到 128 个字符。"))
 
 
@@ -48,14 +47,14 @@ class NewPasswordMixin:
 
 
 class RegisterIn(NewPasswordMixin, StripMixin, Schema):
-    phone = Text(required=True, validate=PHONE)
+    phone = Phone(required=True)
     password = Text(required=True, validate=PASSWORD, load_only=True)
     name = Text(required=True, validate=validate.Length(min=1, max=50))
     organization_id = Id(load_default=None, allow_none=True)
 
 
 class TokenIn(StripMixin, Schema):
-    phone = Text(required=True, validate=validate.Length(max=20))
+    phone = Phone(required=True, strict=False, validate=validate.Length(max=20))
     password = Text(required=True, validate=validate.Length(max=128), load_only=True)
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from credits.auth import services
 from credits.auth.audit import record_event
-from credits.auth.models import Organization
+from credits.auth.models import Organization, Role
 from credits.auth.permissions import login_required
 from credits.auth.schemas import PasswordChangeIn, RegisterIn, TokenIn
 from credits.auth.sessions import idle_limit
@@ -49,9 +49,28 @@ def login():
         record_event("user.login", user, actor=user)
         large_mode.after_sign_in(user)
         db.session.commit()
-        return redirect(local_next(url_for("web.home")))
+        return redirect(local_next(_landing(user)))
 
-    return form_view(LoginIn(), "auth/login.html", sign_in)
+    return form_view(LoginIn(), "auth/login.html", sign_in, next=_kept_next(),
+                     to_check_in=_kept_next().startswith("/checkin/"), on_phone=_on_phone())
+
+
+def _landing(user) -> str:
+    """Where a sign-in without `next` goes: shop staff to the till (核销), everyone else home."""
+    if user.has_role(Role.MERCHANT) and not user.has_role(Role.VOLUNTEER, Role.COORDINATOR, Role.ADMIN):
+        return url_for("merchants.redeem_screen")
+    return url_for("web.home")
+
+
+def _kept_next() -> str:
+    """The local `next` this page was opened with, to carry through sign-in and registration ('' if none)."""
+    return local_next("")
+
+
+def _on_phone() -> bool:
+    """Phones default to 记住我: people there sign in mid-task, on their own device, with the keyboard in the way."""
+    agent = request.user_agent.string
+    return any(mark in agent for mark in ("Mobile", "Android", "iPhone", "MicroMessenger"))
 
 
 @bp.route("/register", methods=["GET", "POST"])
@@ -66,10 +85,11 @@ def register():
         if user.requested_organization is not None:
             flash(_("已向%(org)s提交加入申请，该组织协调员确认后您将成为其成员。",
                     org=user.requested_organization.name), "info")
-        return redirect(url_for("auth.account"))
+        # A shared project link sent them here through sign-in: straight back to it, mid-秒抢.
+        return redirect(local_next(url_for("auth.account")))
 
     organizations = db.session.scalars(select(Organization).order_by(Organization.name)).all()
-    return form_view(RegisterIn(), "auth/register.html", create, organizations=organizations)
+    return form_view(RegisterIn(), "auth/register.html", create, organizations=organizations, next=_kept_next())
 
 
 @bp.get("/account")

@@ -153,6 +153,18 @@ def _own_confirmed_claim(claim: Claim, volunteer: User) -> None:
 
 
 
+def _overlap(clash: ServiceRecord) -> Overlap:
+    """The overlap refusal, naming the record in the way: an open check-in is the usual one, and the way out is to
+    check out of it first."""
+    at = clash.started_at.astimezone(local_zone()).strftime("%m-%d %H:%M")
+    if clash.status == RecordStatus.OPEN:
+        message = _l("您在“%(title)s”%(time)s 的签到还没有签退：请先签退，再签到或补录。",
+                     title=clash.project.title, time=at)
+    else:
+        message = _l("与您在“%(title)s”%(time)s 开始的时长记录时间重叠。", title=clash.project.title, time=at)
+    return Overlap(message, record_id=clash.id)
+
+
 def _local_days(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
     """The parts of [start, end) falling on each local (Asia/Shanghai) calendar day."""
     zone = local_zone()
@@ -188,11 +200,11 @@ def _validate_period(project: Project, volunteer: User, start: datetime, end: da
                                          ServiceRecord.status.in_(HOLDING_TIME))
     if exclude_id is not None:
         others = others.where(ServiceRecord.id != exclude_id)
-    clash = db.session.scalar(others.with_only_columns(ServiceRecord.id).where(
+    clash = db.session.scalar(others.where(
         ServiceRecord.started_at < end,
         or_(ServiceRecord.ended_at.is_(None), ServiceRecord.ended_at > start)).limit(1))
     if clash is not None:
-        raise Overlap(record_id=clash)
+        raise _overlap(clash)
     for day_start, day_end in _local_days(start, end):
         midnight = day_start.astimezone(local_zone()).replace(hour=0, minute=0, second=0, microsecond=0)
         if _minutes_on_day(volunteer, midnight, exclude_id) + _minutes(day_start, day_end) > DAILY_LIMIT_MINUTES:
@@ -241,12 +253,15 @@ def check_in(claim: Claim, code: str, *, volunteer: User) -> ServiceRecord:
     if not (project.starts_at - CHECKIN_EARLY <= now < project.ends_at):
         raise InvalidState(_l("不在项目时间内，不能签到。"))
     lock(volunteer)  # one volunteer's requests, one at a time
+    db.session.refresh(claim)  # a no-show marked while we waited for the lock (mark_no_show takes it too)
+    _own_confirmed_claim(claim, volunteer)
     lapse_open_checkins(volunteer_id=volunteer.id)
     start = max(now, project.starts_at)
-    if db.session.scalar(select(ServiceRecord.id).where(
-            ServiceRecord.volunteer_id == volunteer.id, ServiceRecord.status.in_(HOLDING_TIME),
-            or_(ServiceRecord.ended_at.is_(None), ServiceRecord.ended_at > start)).limit(1)):
-        raise Overlap()
+    clash = db.session.scalar(select(ServiceRecord).where(
+        ServiceRecord.volunteer_id == volunteer.id, ServiceRecord.status.in_(HOLDING_TIME),
+        or_(ServiceRecord.ended_at.is_(None), ServiceRecord.ended_at > start)).limit(1))
+    if clash is not None:
+        raise _overlap(clash)
     record = ServiceRecord(claim=claim, volunteer_id=volunteer.id, project_id=project.id, started_at=start,
                            source=RecordSource.CHECKIN, status=RecordStatus.OPEN, checkin_code_by_id=vouched_by)
     try:

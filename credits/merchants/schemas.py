@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from credits.auth.schemas import PASSWORD, PHONE, NewPasswordMixin, StripMixin
-from credits.fields import Id, Text, TypedCode, WholeNumber
+from credits.auth.schemas import PASSWORD, NewPasswordMixin, StripMixin
+from credits.fields import Id, Phone, Text, TypedCode, WholeNumber
 from credits.merchants.models import MerchantCategory, VoucherStatus
 from credits.merchants.services import group_code, mask_name, mask_phone, shown_status
 from credits.timeutil import LocalDate, LocalDateTime
@@ -20,7 +20,7 @@ class MerchantIn(StripMixin, Schema):
 
 
 class StaffIn(NewPasswordMixin, StripMixin, Schema):
-    phone = Text(required=True, validate=PHONE)
+    phone = Phone(required=True)
     name = Text(required=True, validate=validate.Length(min=1, max=50))
     password = Text(required=True, validate=PASSWORD, load_only=True)
 

@@ -15,6 +15,7 @@ from credits.auth.models import Role, User
 from credits.database import lock
 from credits.errors import DomainError, Forbidden, InvalidInput, InvalidState, NotFound
 from credits.extensions import db
+from credits.hours.models import RecordSource, RecordStatus, ServiceRecord
 from credits.observability import CLAIMS, count_on_commit
 from credits.projects.models import Claim, ClaimStatus, Project, ProjectStatus
 from credits.settings.services import get_policy, rule_problem
@@ -44,6 +45,10 @@ class ClaimLimit(DomainError):
 
 class Suspended(DomainError):
     code, message = "suspended", _l("因多次缺席，您的认领资格暂停中。")
+
+
+class AttendedClaim(InvalidState):
+    message = _l("该志愿者已签到或有已通过的时长记录，不能标记缺席。")
 
 
 # --- permissions -------------------------------------------------------------------------------------
@@ -345,17 +350,57 @@ def cancel_claim(claim: Claim, *, actor: User) -> Claim:
 
 
 def mark_no_show(claim: Claim, *, actor: User) -> Claim:
-    """The organiser's coordinator marks a confirmed volunteer absent once the project has started."""
+    """The organiser's coordinator marks a confirmed volunteer absent once the project has started; never one who
+    checked in or has approved hours on it (AttendedClaim): a no-show counts towards suspension."""
     require_manager(claim.project, actor)
+    # The volunteer's lock is the one check-in takes: a check-in racing this either lands first and is seen
+    # below, or finds the claim no longer confirmed.
+    lock(claim.volunteer)
+    db.session.refresh(claim)
     if claim.status != ClaimStatus.CONFIRMED:
         raise InvalidState(_l("只有已确认的认领可以标记缺席。"))
     if utcnow() < claim.project.starts_at:
         raise InvalidState(_l("项目开始后才能标记缺席。"))
+    if attended(claim):
+        raise AttendedClaim()
     claim.status = ClaimStatus.NO_SHOW
     claim.no_show_at = utcnow()
     db.session.flush()
     record_event("claim.no_show", claim, actor=actor)
     return claim
+
+
+def attended(claim: Claim) -> bool:
+    """Whether the volunteer showed up for this claim: a check-in (open, closed or lapsed, unless rejected or
+    revoked on review) or an approved record."""
+    shown_up = ((ServiceRecord.source == RecordSource.CHECKIN)
+                & ServiceRecord.status.not_in((RecordStatus.REJECTED, RecordStatus.REVOKED)))
+    approved = ServiceRecord.status.in_((RecordStatus.APPROVED, RecordStatus.AWAITING_SECOND_APPROVAL))
+    return db.session.scalar(select(ServiceRecord.id).where(
+        ServiceRecord.claim_id == claim.id, shown_up | approved).limit(1)) is not None
+
+
+def presence(claims: list[Claim]) -> dict[int, tuple[str, datetime]]:
+    """What the roster shows of each claim's attendance, from its latest check-in or approved record:
+    ("in", checked in at) for a check-in not checked out, ("out", checked out at) after, ("hours", ended at) for
+    approved hours filed by hand. Claims with neither are absent from the answer."""
+    if not claims:
+        return {}
+    shown_up = ((ServiceRecord.source == RecordSource.CHECKIN)
+                & ServiceRecord.status.not_in((RecordStatus.REJECTED, RecordStatus.REVOKED)))
+    approved = ServiceRecord.status.in_((RecordStatus.APPROVED, RecordStatus.AWAITING_SECOND_APPROVAL))
+    records = db.session.scalars(select(ServiceRecord).where(
+        ServiceRecord.claim_id.in_([c.id for c in claims]), shown_up | approved)
+        .order_by(ServiceRecord.started_at, ServiceRecord.id))
+    seen: dict[int, tuple[str, datetime]] = {}
+    for r in records:
+        if r.source == RecordSource.MANUAL:
+            seen[r.claim_id] = ("hours", r.ended_at)
+        elif r.status in (RecordStatus.OPEN, RecordStatus.LAPSED):
+            seen[r.claim_id] = ("in", r.started_at)
+        else:
+            seen[r.claim_id] = ("out", r.ended_at or r.started_at)
+    return seen
 
 
 def _fill_places(project: Project, *, actor: User) -> int:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -69,7 +69,20 @@ def js_time(value: datetime) -> str:
 @bp.context_processor
 def helpers() -> dict[str, Any]:
     return {"phase": phase, "phase_labels": PHASE_LABELS, "project_status_labels": PROJECT_STATUS_LABELS,
-            "claim_status_labels": CLAIM_STATUS_LABELS, "runs_today": services.runs_today}
+            "claim_status_labels": CLAIM_STATUS_LABELS, "runs_today": services.runs_today,
+            "claim_cap_reached": claim_cap_reached}
+
+
+def claim_cap_reached() -> int | None:
+    """The signed-in volunteer's cap on confirmed claims when they have reached it (None otherwise): said beside
+    the claim button before they tap, not only as a refusal after. Asked once a request."""
+    if "claim_cap_reached" not in g:
+        reached = None
+        if current_user.is_authenticated and current_user.has_role(Role.VOLUNTEER):
+            cap = get_policy()["max_active_claims"]
+            reached = cap if services.active_claims(current_user, utcnow()) >= cap else None
+        g.claim_cap_reached = reached
+    return g.claim_cap_reached
 
 
 def _when(value: datetime) -> str:
@@ -312,10 +325,7 @@ def cancel_project(project_id: int):
                 lambda _p: _("项目已取消，所有认领随之取消。"), url_for(".detail", project_id=project_id))
 
 
-@bp.get("/coordinate/projects/<int:project_id>/roster")
-@role_required(Role.COORDINATOR)
-def roster(project_id: int):
-    """Confirmed in order, the waitlist in order, then no-shows and cancellations."""
+def _roster_context(project_id: int) -> dict[str, Any]:
     project = services.get_project(project_id, viewer=current_user)
     args = RosterArgs().load(request.args)
     page = paginate(services.roster(project, actor=current_user), args["page"], args["per_page"])
@@ -323,8 +333,28 @@ def roster(project_id: int):
     positions = {c.id: services.waitlist_position(c) for c in page["items"] if c.status == ClaimStatus.WAITLISTED}
     first = (args["page"] - 1) * args["per_page"]  # confirmed claims come first, so their rank is the row number
     ranks = {c.id: first + i + 1 for i, c in enumerate(page["items"]) if c.status == ClaimStatus.CONFIRMED}
-    return render_template("projects/roster.html", project=project, page=page, groups=groups,
-                           positions=positions, ranks=ranks, now=utcnow())
+    return {"project": project, "page": page, "groups": groups, "positions": positions, "ranks": ranks,
+            "presence": services.presence(page["items"]), "now": utcnow()}
+
+
+@bp.get("/coordinate/projects/<int:project_id>/roster")
+@role_required(Role.COORDINATOR)
+def roster(project_id: int):
+    """Confirmed in order, the waitlist in order, then no-shows and cancellations, with who has checked in."""
+    return render_template("projects/roster.html", **_roster_context(project_id))
+
+
+@bp.get("/coordinate/projects/<int:project_id>/roster/live")
+@role_required(Role.COORDINATOR)
+def roster_live(project_id: int):
+    """The roster page's feed (roster.js polls it): the same page of the roster, rendered, so new claims,
+    check-ins and check-outs show without a reload."""
+    context = _roster_context(project_id)
+    p = context["project"]
+    response = jsonify(html=render_template("projects/_roster_groups.html", **context),
+                       confirmed=p.confirmed_count, waitlisted=p.waitlist_count)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.post("/claims/<int:claim_id>/no-show")

@@ -11,10 +11,14 @@ from flask_smorest import Blueprint
 from credits.auth.models import Role
 from credits.auth.permissions import BEARER, role_required
 from credits.extensions import db
+from credits.hours.views import RECORD_STATUS_LABELS, SOURCE_LABELS
+from credits.merchants.views import CATEGORY_LABELS
 from credits.pagination import page_schema, paginate
+from credits.projects.views import PHASE_LABELS, PROJECT_STATUS_LABELS
 from credits.reports import services
-from credits.reports.exports import export_response
+from credits.reports.exports import Hours, Percent, export_response
 from credits.reports.schemas import ROWS, PeriodArgs, SummaryOut, table_args
+from credits.web.views import ORG_KIND_LABELS
 
 blp = Blueprint("reports_api", __name__, description="Figures, tables and exports for coordinators")
 DOWNLOADS = {"text/csv": {"schema": {"type": "string"}},
@@ -43,6 +47,34 @@ COLUMN_LABELS = {
     "reviewed_at": _l("审核时间"),
 }
 
+# Which codes a column holds, and the labels the other pages already give them (in the reader's language).
+CODE_LABELS = {("projects", "status"): {**PROJECT_STATUS_LABELS, "ended": PHASE_LABELS["ended"]},
+               ("organizations", "kind"): ORG_KIND_LABELS,
+               ("merchants", "category"): CATEGORY_LABELS, ("records", "status"): RECORD_STATUS_LABELS,
+               ("records", "source"): SOURCE_LABELS}
+# Minutes are stored; pages and downloads speak hours.
+HOUR_COLUMNS = {"approved_minutes": _l("已核定时长（小时）"), "lifetime_minutes": _l("累计时长（小时）"),
+                "minutes": _l("时长（小时）")}
+DATETIME_COLUMNS = frozenset({"starts_at", "started_at", "ended_at", "reviewed_at"})
+
+
+def column_label(key: str) -> str:
+    return str(HOUR_COLUMNS.get(key) or COLUMN_LABELS[key])
+
+
+def export_cell(name: str, key: str, value: Any) -> Any:
+    """One value of a table as a download gives it: what the page shows, in the reader's language."""
+    if value is None:
+        return None
+    if key in HOUR_COLUMNS:
+        return Hours(value)
+    if key == "fill_rate":
+        return Percent(value)
+    labels = CODE_LABELS.get((name, key))
+    if labels is not None:
+        return str(labels[value]) if value in labels else value
+    return value
+
 
 def table_page_or_download(name: str, args: dict[str, Any]) -> dict[str, Any] | Response:
     """One page of a report table, or all of it as a download: the same query either way."""
@@ -51,9 +83,14 @@ def table_page_or_download(name: str, args: dict[str, Any]) -> dict[str, Any] | 
     if args.get("format", "json") == "json":
         return paginate(stmt, args["page"], args["per_page"], scalars=False,
                         count=spec.rows(period) if spec.rows else None)
-    headers = [str(COLUMN_LABELS[key]) for key in stmt.selected_columns.keys()]  # noqa: SIM118 (a ColumnCollection)
-    return export_response(f"{name}-{period.first}-{period.last}", headers,
-                           lambda: db.session.execute(stmt.execution_options(yield_per=2000)), args["format"])
+    keys = list(stmt.selected_columns.keys())  # noqa: SIM118 (a ColumnCollection)
+
+    def rows():
+        for row in db.session.execute(stmt.execution_options(yield_per=2000)):
+            yield [export_cell(name, key, value) for key, value in zip(keys, row, strict=True)]
+
+    return export_response(f"{name}-{period.first}-{period.last}", [column_label(key) for key in keys], rows,
+                           args["format"])
 
 
 def _register_table(name: str) -> None:

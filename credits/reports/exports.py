@@ -1,4 +1,7 @@
-"""CSV and XLSX downloads that stream: memory stays flat whatever the number of rows."""
+"""CSV and XLSX downloads that stream: memory stays flat whatever the number of rows.
+
+Cells are plain values, or Hours and Percent for figures people read in a unit: in CSV they are written as the
+pages show them (2.5, 66.7%), in XLSX as numbers with a number format, so Excel still sums and sorts them."""
 
 from __future__ import annotations
 
@@ -6,14 +9,16 @@ import csv
 import io
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import quote
 
 from flask import Response, stream_with_context
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
-from credits.timeutil import local_zone
+from credits.timeutil import hours_number, local_zone
 
 FORMATS = ("csv", "xlsx")
 MIMETYPES = {"csv": "text/csv; charset=utf-8",
@@ -23,11 +28,29 @@ CHUNK = 64 * 1024
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
+@dataclass(frozen=True)
+class Hours:
+    """Minutes, exported as hours with one decimal (2.0, 2.5), rounded as every page rounds (timeutil.hours_number)."""
+
+    minutes: int
+
+
+@dataclass(frozen=True)
+class Percent:
+    """A rate from 0 to 1, exported as a percentage to one decimal."""
+
+    rate: float
+
+
 def _text(value: str) -> str:
     return "'" + value if value.startswith(FORMULA_STARTS) else value
 
 
 def _csv_cell(value):
+    if isinstance(value, Hours):
+        return f"{float(hours_number(value.minutes)):.1f}"
+    if isinstance(value, Percent):
+        return f"{value.rate * 100:.1f}%"
     if isinstance(value, datetime):
         return value.astimezone(local_zone()).strftime("%Y-%m-%d %H:%M")
     if isinstance(value, str):
@@ -35,7 +58,13 @@ def _csv_cell(value):
     return "" if value is None else value
 
 
-def _xlsx_cell(value):
+def _xlsx_cell(sheet, value):
+    if isinstance(value, Hours | Percent):
+        number, shape = ((float(hours_number(value.minutes)), "0.0") if isinstance(value, Hours)
+                         else (value.rate, "0.0%"))
+        cell = WriteOnlyCell(sheet, value=number)
+        cell.number_format = shape
+        return cell
     # Real dates (numbers to Excel) rather than text: sortable, and no per-row entry in the shared-string table.
     if isinstance(value, datetime):
         return value.astimezone(local_zone()).replace(tzinfo=None, microsecond=0)
@@ -69,7 +98,7 @@ def _xlsx_file(title: str, headers: Sequence[str], rows: Rows):
     sheet = workbook.create_sheet(title[:31])
     sheet.append(list(headers))
     for row in rows():
-        sheet.append([_xlsx_cell(v) for v in row])
+        sheet.append([_xlsx_cell(sheet, v) for v in row])
     spool = tempfile.TemporaryFile()  # noqa: SIM115 (closed by _file_chunks once sent)
     workbook.save(spool)
     spool.seek(0)

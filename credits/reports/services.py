@@ -18,7 +18,7 @@ from credits.ledger.models import Account, AccountKind, Entry, SystemAccount, Tr
 from credits.merchants.models import Merchant, Service, Voucher, VoucherStatus
 from credits.projects.models import Claim, ClaimStatus, Project, ProjectStatus
 from credits.reports.models import LedgerDay, LedgerRollup
-from credits.timeutil import local_day_range, local_zone
+from credits.timeutil import local_day_range, local_zone, utcnow
 
 # Periods longer than this are refused: the charts and the scans have to stay bounded.
 MAX_PERIOD_DAYS = 366 * 5
@@ -308,7 +308,10 @@ def _projects_stmt() -> Select:
     approved = and_(ServiceRecord.project_id == Project.id, ServiceRecord.status == RecordStatus.APPROVED)
     return (select(
         Project.id.label("id"), Project.title.label("title"), Organization.name.label("organization"),
-        Project.category.label("category"), Project.starts_at.label("starts_at"), Project.status.label("status"),
+        Project.category.label("category"), Project.starts_at.label("starts_at"),
+        # A published project that has ended reads "ended", as the project list says (已结束), not 已发布.
+        case((and_(Project.status == ProjectStatus.PUBLISHED, Project.ends_at <= utcnow()), literal("ended")),
+             else_=Project.status).label("status"),
         Project.capacity.label("capacity"), Project.confirmed_count.label("confirmed"),
         _fill_rate(Project.confirmed_count, Project.capacity).label("fill_rate"),
         _scalar(select(func.count(distinct(ServiceRecord.volunteer_id))).where(approved), "volunteers"),

@@ -17,16 +17,12 @@ from marshmallow import EXCLUDE, Schema, ValidationError
 from credits.auth.models import Role
 from credits.auth.permissions import role_required
 from credits.errors import localize
-from credits.hours.views import RECORD_STATUS_LABELS, SOURCE_LABELS
-from credits.merchants.views import CATEGORY_LABELS
 from credits.pagination import paginate
-from credits.projects.views import PROJECT_STATUS_LABELS
 from credits.reports import services
-from credits.reports.api import COLUMN_LABELS, table_page_or_download
+from credits.reports.api import CODE_LABELS, DATETIME_COLUMNS, HOUR_COLUMNS, column_label, table_page_or_download
 from credits.reports.schemas import PeriodArgs, QuarterArgs, table_args, today
 from credits.reports.services import TABLES, Period
 from credits.timeutil import hours_number
-from credits.web.views import ORG_KIND_LABELS
 
 bp = Blueprint("reports", __name__, url_prefix="/reports", template_folder="templates")
 
@@ -38,14 +34,6 @@ FIELD_LABELS = {"from": _l("开始日期"), "to": _l("结束日期"), "period": 
                 "order": _l("顺序"), "page": _l("页码"), "per_page": _l("每页条数"), "format": _l("格式"),
                 "year": _l("年份"), "q": _l("季度"), "_schema": _l("输入")}
 PERIOD_LABELS = {"month": _l("本月"), "quarter": _l("本季度"), "year": _l("本年")}
-# Which codes a column holds, and the Chinese labels the other pages already give them.
-CODE_LABELS = {("projects", "status"): PROJECT_STATUS_LABELS, ("organizations", "kind"): ORG_KIND_LABELS,
-               ("merchants", "category"): CATEGORY_LABELS, ("records", "status"): RECORD_STATUS_LABELS,
-               ("records", "source"): SOURCE_LABELS}
-# Minutes are exported as they are stored; on the page people read hours.
-HOUR_COLUMNS = {"approved_minutes": _l("已核定时长（小时）"), "lifetime_minutes": _l("累计时长（小时）"),
-                "minutes": _l("时长（小时）")}
-DATETIME_COLUMNS = frozenset({"starts_at", "started_at", "ended_at", "reviewed_at"})
 # Left-aligned; every other column is a figure, right-aligned so digits line up.
 TEXT_COLUMNS = frozenset({"title", "name", "organization", "category", "status", "kind", "volunteer", "project",
                           "source", "volunteer_no"}) | DATETIME_COLUMNS
@@ -67,16 +55,12 @@ def percent(rate: float) -> str:
 @bp.context_processor
 def helpers() -> dict[str, Any]:
     return {"percent": percent, "table_names": TABLE_NAMES, "table_titles": TABLE_TITLES,
-            "period_labels": PERIOD_LABELS, "column_label": _column_label, "cell": _cell,
+            "period_labels": PERIOD_LABELS, "column_label": column_label, "cell": _cell,
             "text_columns": TEXT_COLUMNS, "field_labels": FIELD_LABELS}
 
 
-def _column_label(key: str) -> str:
-    return str(HOUR_COLUMNS.get(key) or COLUMN_LABELS[key])
-
-
 def _cell(name: str, key: str, value: Any) -> Any:
-    """How one value of a table reads on the page (the export keeps the raw value)."""
+    """How one value of a table reads on the page (api.export_cell says the same to a download)."""
     if value is None:
         return "—"
     if key in DATETIME_COLUMNS:
@@ -113,9 +97,10 @@ def _chooser(period: Period | None) -> dict[str, Any]:
     today_ = today()
     # A chip shows as chosen whenever the days match, however they were chosen.
     current = next((name for name in PERIOD_LABELS if Period.named(name, today_) == period), None)
-    first = period.first if period else today_
+    # The quarter of the period's last day, or of today while the period runs: 本年 in December is Q4, not Q1.
+    anchor = min(period.last, today_) if period else today_
     return {"period": period, "current_period": current,
-            "quarter_link": {"year": first.year, "q": (first.month - 1) // 3 + 1},
+            "quarter_link": {"year": anchor.year, "q": (anchor.month - 1) // 3 + 1},
             "period_query": _period_query(period) if period else {}}
 
 

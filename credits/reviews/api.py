@@ -12,7 +12,7 @@ from credits.errors import NotFound
 from credits.extensions import db
 from credits.pagination import PageArgs, page_schema, paginate
 from credits.projects.models import Project
-from credits.reports.exports import export_response
+from credits.reports.exports import Hours, Percent, export_response
 from credits.reviews import services
 from credits.reviews.models import Review
 from credits.reviews.schemas import (
@@ -43,15 +43,15 @@ def detail(review: Review, viewer: User) -> dict:
 
 def export_headers() -> list[str]:
     return [_("排名"), _("项目"), _("组织"), _("开始时间"), _("平均分"), _("评分人数"), _("核定时长（小时）"),
-            _("志愿者人数"), _("名额"), _("已确认"), _("满员率（%）"), _("缺席人次"), _("评语")]
+            _("志愿者人数"), _("名额"), _("已确认"), _("满员率"), _("缺席人次"), _("评语")]
 
 
 def export_rows(rows: list[services.RankingRow]):
     for row in rows:
         figures = row.figures
         yield [row.rank, row.project.title, row.project.organization.name, row.project.starts_at, row.mean_score,
-               row.scores, row.approved_hours, figures.volunteers, figures.capacity, figures.confirmed,
-               round(figures.fill_rate * 100, 1), figures.no_shows,
+               row.scores, Hours(figures.approved_minutes), figures.volunteers, figures.capacity,
+               figures.confirmed, Percent(figures.fill_rate), figures.no_shows,
                "；".join(f"{r.reviewer}（{r.score}）：{r.comment}" if r.comment else f"{r.reviewer}（{r.score}）"
                         for r in row.remarks)]
 

@@ -47,6 +47,8 @@ def form_view(schema: Schema, template: str, on_valid: Callable[[dict], Any], /,
                 raise
             db.session.rollback()
             errors = dict(exc.fields or {})
-            errors.setdefault("_schema", [str(exc.message)])
+            # Said once: a refusal already shown beside its field (a wrong check-in code) is not repeated on top.
+            if not any(str(exc.message) in messages for messages in errors.values()):
+                errors.setdefault("_schema", [str(exc.message)])
     status = 422 if errors else 200
     return render_template(template, errors=errors, values=request.form, **context), status

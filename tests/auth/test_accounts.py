@@ -79,7 +79,7 @@ def test_registration_refuses_a_phone_already_registered_and_keeps_the_first_acc
     ({**VALID, "phone": "12912345678"}, "phone"),  # second digit must be 3-9
     ({**VALID, "phone": "1391234567"}, "phone"),  # ten digits
     ({**VALID, "phone": "139123456789"}, "phone"),  # twelve digits
-    ({**VALID, "phone": "+8613912345678"}, "phone"),
+    ({**VALID, "phone": "+1 3912345678"}, "phone"),  # +86 is read as China's prefix (issue 21); no other is
     ({**VALID, "password": "1234567"}, "password"),  # seven characters
     ({**VALID, "name": ""}, "name"),
     ({**VALID, "role": "admin"}, "role"),  # unknown fields are refused, not ignored
@@ -90,7 +90,7 @@ def test_registration_refuses_a_phone_already_registered_and_keeps_the_first_acc
     ({**VALID, "name": "张\x0e小明"}, "name"),  # found by tests/test_fuzz.py: broke the XLSX export of volunteers
     ({**VALID, "password": "password\ud800"}, "password"),  # a lone surrogate cannot be encoded to be hashed
     ({**VALID, "organization_id": 2**31}, "organization_id"),
-], ids=["second-digit", "short-phone", "long-phone", "country-code", "short-password", "empty-name",
+], ids=["second-digit", "short-phone", "long-phone", "other-country-code", "short-password", "empty-name",
         "unknown-field", "non-numeric-org", "missing-phone", "missing-password", "missing-name", "control-character",
         "lone-surrogate", "org-id-past-int"])
 def test_registration_refuses_bad_fields_with_422_naming_the_field_and_creates_nothing(client, body, field):
@@ -424,3 +424,40 @@ def test_registering_with_an_unknown_organization_is_a_422_field_error(client):
     assert response.status_code == 422
     assert "organization_id" in response.json["error"]["fields"]
     assert client.post("/api/v1/auth/token", json={"phone": "13912340000", "password": PASSWORD}).status_code == 401
+
+
+# --- issue 21, item 2: a shared link survives registration; check-in explains the sign-in -------------------------
+
+
+def test_register_from_the_sign_in_page_keeps_next_and_lands_on_the_shared_project(client):
+    login_page = client.get("/login?next=/projects/7").get_data(as_text=True)
+    assert 'href="/register?next=/projects/7"' in login_page or 'href="/register?next=%2Fprojects%2F7"' in login_page, \
+        "the sign-in page's register link drops next"
+    response = client.post("/register?next=/projects/7",
+                           data={**VALID, "csrf_token": csrf_token(client, "/register?next=/projects/7")})
+    assert response.status_code == 302 and response.headers["Location"] == "/projects/7"
+
+
+def test_register_never_follows_a_foreign_next(client):
+    response = client.post("/register?next=//evil.example/x",
+                           data={**VALID, "csrf_token": csrf_token(client, "/register")})
+    assert response.status_code == 302 and response.headers["Location"] == "/account"
+
+
+def test_signed_out_check_in_scan_says_why_and_phones_default_to_remember_me(client):
+    response = client.get("/checkin/3?code=123456")
+    assert response.status_code == 302
+    page = client.get(response.headers["Location"], headers={"User-Agent": "Mozilla/5.0 (iPhone) Mobile Safari"})
+    html = page.get_data(as_text=True)
+    assert "登录后签到" in html and 'name="remember" role="switch" checked' in html
+    desktop = client.get("/login", headers={"User-Agent": "Mozilla/5.0 (X11; Linux x86_64)"}).get_data(as_text=True)
+    assert "登录后签到" not in desktop and 'role="switch" checked' not in desktop
+
+
+def test_shop_staff_land_on_the_till_after_signing_in(client, make_user, make_merchant):
+    staff = make_user("merchant")
+    staff.merchant_id = make_merchant().id
+    db.session.commit()
+    response = client.post("/login", data={"phone": staff.phone, "password": PASSWORD,
+                                           "csrf_token": csrf_token(client)})
+    assert response.headers["Location"] == "/shop/redeem"

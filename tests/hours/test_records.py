@@ -257,6 +257,21 @@ def test_checking_in_twice_is_refused(claim, volunteer, project, clock):
     assert record_count() == 1
 
 
+def test_an_overlap_with_an_open_check_in_names_it_and_says_check_out_first(claim, volunteer, project, clock,
+                                                                           coordinator):
+    """Issue 21, item 7: "与另一条记录重叠" left the volunteer guessing which one and what to do."""
+    hours.check_in(claim, clock.code(project), volunteer=volunteer)
+    db.session.commit()
+    other = started_project(coordinator, title="变废为宝")
+    other_claim = confirmed_claim(other, volunteer)
+    error = refused(hours.check_in, other_claim, clock.code(other), volunteer=volunteer)
+    assert error.code == "overlap"
+    assert "“健康加油站”" in str(error.message) and "请先签退" in str(error.message)
+    error = file_refused(other_claim, volunteer, {"started_at": clock.now - timedelta(minutes=30),
+                                                  "ended_at": clock.now + timedelta(minutes=1), "note": ""})
+    assert error.code == "overlap" and "请先签退" in str(error.message)
+
+
 def test_check_in_records_wait_for_review_when_auto_approval_is_off(claim, volunteer, project, clock, set_policy):
     set_policy(auto_approve_checkin=False)
     hours.check_in(claim, clock.code(project), volunteer=volunteer)

@@ -210,7 +210,8 @@ def test_claim_limit_and_closed_projects_are_explained(client, login, volunteer,
     login(volunteer)
 
     tap_claim(client, first)
-    assert "在“我的认领”取消不能去的项目" in text(tap_claim(client, second))
+    # From a page opened before the first claim (a fresh one no longer offers the button): the refusal explains.
+    assert "在“我的认领”取消不能去的项目" in text(tap_claim(client, second, token=csrf_token(client, "/account")))
     page = text(client.get(f"/projects/{closed.id}"))
     assert "已停止认领" in page and "立即认领" not in page
     assert "该项目现在不接受认领" in text(tap_claim(client, closed, token=csrf_token(client, "/account")))
@@ -556,6 +557,17 @@ def test_demo_seed_creates_projects_in_every_state_and_the_ledger_stays_clean(ru
     ledger = runner.invoke(args=["credits", "verify-ledger"])
     assert ledger.exit_code == 0 and "ledger ok" in ledger.output, ledger.output
 
+    # 李志愿's and 张晓明's coins are what their approved hours earned: no coins without hours (issue 21, item 8).
+    from credits.ledger.models import Account, Transaction
+
+    for phone in ("13900000003", "13900000004"):
+        person = db.session.scalars(select(User).where(User.phone == phone)).one()
+        account = db.session.scalars(select(Account).where(Account.user_id == person.id)).one()
+        assert person.approved_minutes >= 12 * 60, person.name
+        assert db.session.scalar(select(func.count()).select_from(Transaction).where(
+            Transaction.kind == "adjust")) == 0
+        assert 0 < account.balance <= person.approved_minutes // 60 * 10, person.name
+
     login(db.session.scalars(select(User).where(User.phone == "13900000003")).one(), password=DEMO_PASSWORD)
     page = text(client.get("/me/claims"))
     assert "候补中 · 第 1 位" in page and "已确认" in page
@@ -626,3 +638,45 @@ def test_a_project_today_that_has_ended_stays_first_but_offers_no_checkin(client
 
     assert titles_in(page, ["下周项目", "刚结束的项目"]) == ["刚结束的项目", "下周项目"]
     assert "/checkin/" not in page
+
+
+# --- labels that go stale (issue 21, item 6) ------------------------------------------------------------------
+
+
+def test_arrive_by_is_said_only_before_the_start(client, login, volunteer, make_project):
+    project = make_project()
+    services.claim(project, volunteer=volunteer)
+    db.session.commit()
+    login(volunteer)
+    assert "前到达" in text(client.get(f"/projects/{project.id}"))
+
+    now = utcnow()
+    move(project, starts_at=now - timedelta(minutes=30), ends_at=now + timedelta(hours=2))
+    page = text(client.get(f"/projects/{project.id}"))
+    assert "前到达" not in page and "项目进行中：到达奉城镇社区卫生服务中心后请签到。" in page
+
+    move(project, starts_at=now - timedelta(hours=3), ends_at=now - timedelta(hours=1))
+    page = text(client.get(f"/projects/{project.id}"))
+    assert "前到达" not in page and "项目已结束" in page
+
+
+def test_an_upcoming_badge_carries_its_opening_for_the_page_to_turn_it(client, make_project):
+    opens = utcnow() + timedelta(minutes=5)
+    project = make_project(publish_at=opens)
+    page = text(client.get(f"/projects/{project.id}"))
+    assert 'class="badge badge-upcoming" data-opens-at=' in page and 'data-open-label="认领中"' in page
+
+
+def test_the_claim_limit_shows_before_tapping(client, login, volunteer, make_project, set_policy):
+    """Issue 21, item 7: a volunteer at max_active_claims learned it only from the refusal after tapping."""
+    set_policy(max_active_claims=1)
+    first, second = make_project(title="第一个"), make_project(title="第二个")
+    login(volunteer)
+    page = text(client.get(f"/projects/{second.id}"))
+    assert "立即认领" in page and "已达认领上限" not in page
+
+    tap_claim(client, first)
+    for path in (f"/projects/{second.id}", "/projects"):
+        page = text(client.get(path))
+        assert "已达认领上限" in page and "您已有 1 个进行中的认领（上限）" in page, path
+    assert f'action="/projects/{second.id}/claim"' not in text(client.get(f"/projects/{second.id}"))

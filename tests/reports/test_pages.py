@@ -117,13 +117,22 @@ def test_a_bad_period_re_renders_the_dashboard_with_the_error_and_422(page, para
 
 def test_the_dashboard_links_to_every_table_and_the_quarter_keeping_the_period(page, town):
     params = this_period()
-    first = date.fromisoformat(params["from"])
+    last = date.fromisoformat(params["to"])  # today: the period runs until now
 
     hrefs = links(page.get("/reports/", query_string=params))
 
     for name in ("projects", "organizations", "merchants", "volunteers", "records"):
         assert f"/reports/{name}?from={params['from']}&to={params['to']}" in hrefs
-    assert f"/reports/quarter?year={first.year}&q={(first.month - 1) // 3 + 1}" in hrefs
+    assert f"/reports/quarter?year={last.year}&q={(last.month - 1) // 3 + 1}" in hrefs
+
+
+def test_this_years_quarter_link_is_todays_quarter_and_a_past_years_is_its_last(page):
+    """本年 in December linked to Q1 (issue 21, item 6): the running period links to the quarter of today."""
+    now = today()
+    hrefs = links(page.get("/reports/", query_string={"period": "year"}))
+    assert f"/reports/quarter?year={now.year}&q={(now.month - 1) // 3 + 1}" in hrefs
+    past = {"from": f"{now.year - 1}-01-01", "to": f"{now.year - 1}-12-31"}
+    assert f"/reports/quarter?year={now.year - 1}&q=4" in links(page.get("/reports/", query_string=past))
 
 
 @pytest.mark.parametrize("path", ["/reports/", "/reports/volunteers", "/reports/quarter",

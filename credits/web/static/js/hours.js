@@ -96,11 +96,32 @@
     window.setInterval(tick, 250);
   }
 
+  // The bulk buttons stay off until a record is ticked (without script they work, and an empty choice is refused).
+  var syncSelection = function (formId) {
+    var ticked = document.querySelector('input[type="checkbox"][form="' + formId + '"]:checked') !== null;
+    Array.prototype.forEach.call(document.querySelectorAll('[data-needs-selection="' + formId + '"]'),
+      function (button) { button.disabled = !ticked; });
+  };
+
   Array.prototype.forEach.call(document.querySelectorAll("[data-select-all]"), function (box) {
     var formId = box.getAttribute("data-select-all");
     box.addEventListener("change", function () {
       Array.prototype.forEach.call(document.querySelectorAll('input[type="checkbox"][form="' + formId + '"]'),
         function (item) { item.checked = box.checked; });
+      syncSelection(formId);
+    });
+    syncSelection(formId);
+  });
+
+  document.addEventListener("change", function (event) {
+    var formId = event.target.getAttribute && event.target.getAttribute("form");
+    if (formId && event.target.type === "checkbox") syncSelection(formId);
+  });
+
+  // Back to the page (bfcache) with the ticks the browser kept: the buttons follow them.
+  window.addEventListener("pageshow", function () {
+    Array.prototype.forEach.call(document.querySelectorAll("[data-select-all]"), function (box) {
+      syncSelection(box.getAttribute("data-select-all"));
     });
   });
 

@@ -5,6 +5,8 @@
 
   var clocks = Array.prototype.slice.call(document.querySelectorAll("[data-countdown]"));
   var buttons = Array.prototype.slice.call(document.querySelectorAll("button[data-enable-at]"));
+  // "即将开放" badges turn to "认领中" at the opening, with the countdown, not at the next reload.
+  var badges = Array.prototype.slice.call(document.querySelectorAll(".badge[data-opens-at]"));
 
   // Count against the server's clock, not the phone's: a phone a minute fast must not show "open" early.
   var skew = 0;
@@ -60,6 +62,18 @@
         }
       }
     });
+    badges.forEach(function (badge) {
+      if (!badge.hasAttribute("data-opens-at")) {
+        return;
+      }
+      if (Date.parse(badge.getAttribute("data-opens-at")) <= now) {
+        badge.textContent = badge.getAttribute("data-open-label");
+        badge.className = "badge badge-open";
+        badge.removeAttribute("data-opens-at");
+      } else {
+        pending += 1;
+      }
+    });
     buttons.forEach(function (b) {
       if (!b.disabled) {
         return;
@@ -79,7 +93,7 @@
     }
   }
 
-  if (clocks.length || buttons.length) {
+  if (clocks.length || buttons.length || badges.length) {
     tick();
     timer = window.setInterval(tick, 250);
   }
@@ -102,7 +116,7 @@
         Array.prototype.forEach.call(form.querySelectorAll("button"), function (b) { b.disabled = true; });
       }, 0);
     }
-  });
+  }, true); // capture: asked before app.js marks the form busy, so "cancel" leaves the button as it was
 
   // Back from the result page (bfcache): the form may be sent again.
   window.addEventListener("pageshow", function (event) {
