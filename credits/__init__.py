@@ -109,6 +109,7 @@ def select_locale() -> str | None:
 
 def register_extensions(app: Flask) -> None:
     from credits import models  # noqa: F401  (every model, so Alembic and create_all see them)
+    from credits.notifications import dispatch  # noqa: F401  (its after-commit hook hands on new deliveries)
 
     db.init_app(app)
     app.teardown_appcontext(end_session)  # teardowns run last-registered first: this one before Flask-SQLAlchemy's

@@ -64,6 +64,7 @@ class User(UserMixin, db.Model):
     approved_minutes: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    locale: Mapped[str] = mapped_column(String(10), default="zh_CN", server_default="zh_CN")  # of their messages
 
     organization: Mapped[Organization | None] = relationship(foreign_keys=[organization_id])
     requested_organization: Mapped[Organization | None] = relationship(foreign_keys=[requested_organization_id])

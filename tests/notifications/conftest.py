@@ -1,0 +1,23 @@
+"""Messages go to a file backend of the test's own, read back with read_file_backend."""
+
+from __future__ import annotations
+
+import pytest
+
+from credits.notifications.channels import read_file_backend
+
+
+@pytest.fixture
+def sms_file(app, tmp_path):
+    """Point the app's SMS backend at a fresh file; call the fixture's value to read what it holds."""
+    path = tmp_path / "sms.jsonl"
+    app.config["SMS_BACKEND"] = f"file:{path}"
+
+    class Sms:
+        def __init__(self) -> None:
+            self.path = str(path)
+
+        def __call__(self) -> list[dict]:
+            return read_file_backend(self.path)
+
+    return Sms()
