@@ -28,13 +28,12 @@ def quiet_until(now: datetime) -> datetime | None:
     return datetime.combine(day, QUIET_END, local_zone())
 
 
-def sms_wanted(user: User, kind: str) -> bool:
-    """Whether the person gets this kind by SMS: their own choice, else the kind's default."""
-    chosen = db.session.get(SmsSetting, (user.id, kind))
-    if chosen is not None:
-        return chosen.sms
-    spec = KINDS.get(kind)
-    return bool(spec and spec.sms)
+def _sms_choices(user_ids: list[int], kind: str) -> dict[int, bool]:
+    """Each person's SMS choice for the kind: their own, else the kind's default."""
+    default = KINDS[kind].sms
+    chosen = {row.user_id: row.sms for row in db.session.scalars(
+        select(SmsSetting).where(SmsSetting.kind == kind, SmsSetting.user_id.in_(user_ids)))} if user_ids else {}
+    return {user_id: chosen.get(user_id, default) for user_id in user_ids}
 
 
 def notify(user: User, kind: str, *, link: str | None = None, key: str | None = None, **ctx) -> Notification | None:
@@ -43,37 +42,55 @@ def notify(user: User, kind: str, *, link: str | None = None, key: str | None = 
     `ctx` is the template context of the kind (kinds.py): plain values and datetimes. `key` names the event for
     callers that may run again (reminders): a second notify() with the same key adds nothing and returns None.
     Quiet hours hold the SMS until 08:00, except for a kind with `urgent_within` whose `starts_at` is that close."""
-    if kind not in KINDS:
-        raise ValueError(f"unknown message kind {kind!r}")
     if key is not None and db.session.scalar(select(Notification.id).where(Notification.key == key)) is not None:
         return None
-    note = Notification(user_id=user.id, kind=kind, params=to_params(ctx), link=link, key=key)
-    db.session.add(note)
+    notes = notify_many([user], kind, link=link, key=key, **ctx)
+    return notes[0]
+
+
+def notify_many(users: list[User], kind: str, *, link: str | None = None, key: str | None = None,
+                **ctx) -> list[Notification]:
+    """notify() for many people and one event (a cancelled project's claimants), in a few statements. With `key`,
+    only one user may be given: the key is the message's."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown message kind {kind!r}")
+    if key is not None and len(users) != 1:
+        raise ValueError("a key names one message")
+    if not users:
+        return []
+    params = to_params(ctx)
+    notes = [Notification(user_id=user.id, kind=kind, params=params, link=link, key=key) for user in users]
+    db.session.add_all(notes)
     db.session.flush()
-    if user.is_active_user and sms_wanted(user, kind):
-        now = utcnow()
-        hold = quiet_until(now)
-        urgent = KINDS[kind].urgent_within
-        starts_at = ctx.get("starts_at")
-        if hold and urgent and isinstance(starts_at, datetime) and starts_at - now < urgent:
-            hold = None
-        _queue(Delivery(to=user.phone, kind=kind, user_id=user.id, notification_id=note.id,
-                        key=f"notification:{note.id}", not_before=hold or now))
-    return note
+    now = utcnow()
+    hold = quiet_until(now)
+    urgent, starts_at = KINDS[kind].urgent_within, ctx.get("starts_at")
+    if hold and urgent and isinstance(starts_at, datetime) and starts_at - now < urgent:
+        hold = None
+    wanted = _sms_choices([user.id for user in users], kind)
+    deliveries = [Delivery(to=user.phone, kind=kind, user_id=user.id, notification_id=note.id,
+                           key=f"notification:{note.id}", not_before=hold or now)
+                  for user, note in zip(users, notes, strict=True) if user.is_active_user and wanted[user.id]]
+    _queue(*deliveries)
+    return notes
 
 
 def send_text(phone: str, *, kind: str, text: str, key: str, user: User | None = None) -> Delivery:
     """Queue one SMS with a ready text and no inbox row (verification codes). The text is cleared once the attempt
     is over, sent or failed. Quiet hours do not apply: the person is waiting for it. `key` must be unique."""
-    return _queue(Delivery(to=phone, kind=kind, text=text, key=key, user_id=user.id if user else None,
-                           not_before=utcnow()))
-
-
-def _queue(delivery: Delivery) -> Delivery:
-    db.session.add(delivery)
-    db.session.flush()
-    schedule_after_commit(delivery.id)
+    delivery = Delivery(to=phone, kind=kind, text=text, key=key, user_id=user.id if user else None,
+                        not_before=utcnow())
+    _queue(delivery)
     return delivery
+
+
+def _queue(*deliveries: Delivery) -> None:
+    if not deliveries:
+        return
+    db.session.add_all(deliveries)
+    db.session.flush()
+    for delivery in deliveries:
+        schedule_after_commit(delivery.id)
 
 
 def title_and_body(note: Notification, locale: str | None) -> tuple[str, str]:
@@ -106,7 +123,8 @@ def mark_read(*, user: User, ids: list[int] | None = None) -> int:
 
 
 def sms_settings(user: User) -> dict[str, bool]:
-    chosen = {row.kind: row.sms for row in db.session.scalars(select(SmsSetting).where(SmsSetting.user_id == user.id))}
+    chosen = {row.kind: row.sms
+              for row in db.session.scalars(select(SmsSetting).where(SmsSetting.user_id == user.id))}
     return {kind: chosen.get(kind, spec.sms) for kind, spec in KINDS.items()}
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
+from credits.notifications import delivery, services
 from credits.notifications.channels import read_file_backend
 
 
@@ -21,3 +24,22 @@ def sms_file(app, tmp_path):
             return read_file_backend(self.path)
 
     return Sms()
+
+
+DAYTIME = datetime(2026, 12, 5, 3, 0, tzinfo=UTC)  # 11:00 in Shanghai: no quiet hours
+
+
+@pytest.fixture
+def at(monkeypatch):
+    """Fix the clock that notify() and the delivery read (quiet hours, backoff), not the features' own."""
+
+    def set_now(moment: datetime) -> None:
+        monkeypatch.setattr(services, "utcnow", lambda: moment)
+        monkeypatch.setattr(delivery, "utcnow", lambda: moment)
+
+    return set_now
+
+
+@pytest.fixture
+def daytime(at):
+    at(DAYTIME)

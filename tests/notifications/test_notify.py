@@ -16,20 +16,9 @@ from credits.notifications.channels import FileChannel, make_channel
 from credits.notifications.delivery import deliver
 from credits.notifications.models import Delivery, Notification
 from credits.notifications.services import notify, quiet_until, send_text, update_sms_settings
+from tests.notifications.conftest import DAYTIME
 
-DAYTIME = datetime(2026, 12, 5, 3, 0, tzinfo=UTC)  # 11:00 in Shanghai
 NIGHT = datetime(2026, 12, 5, 15, 0, tzinfo=UTC)  # 23:00 in Shanghai
-
-
-@pytest.fixture
-def at(monkeypatch):
-    """Fix the clock notify() and the delivery read."""
-
-    def set_now(moment: datetime) -> None:
-        monkeypatch.setattr(services, "utcnow", lambda: moment)
-        monkeypatch.setattr(delivery_module, "utcnow", lambda: moment)
-
-    return set_now
 
 
 def count(model) -> int:
