@@ -140,6 +140,8 @@ def register_blueprints(app: Flask) -> None:
     from credits.hours.views import bp as hours_bp
     from credits.merchants.api import blp as merchants_api
     from credits.merchants.views import bp as merchants_bp
+    from credits.notifications.api import blp as notifications_api
+    from credits.notifications.views import bp as notifications_bp
     from credits.projects.api import blp as projects_api
     from credits.projects.views import bp as projects_bp
     from credits.reports.api import blp as reports_api
@@ -156,7 +158,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(merchants_bp)
     app.register_blueprint(reports_bp)
     app.register_blueprint(reviews_bp)
-    for blp in (auth_api, projects_api, hours_api, merchants_api, reports_api, reviews_api):
+    app.register_blueprint(notifications_bp)
+    for blp in (auth_api, projects_api, hours_api, merchants_api, reports_api, reviews_api, notifications_api):
         api.register_blueprint(blp, url_prefix="/api/v1")
 
 
