@@ -9,11 +9,11 @@ from sqlalchemy import func, select, update
 
 from credits.auth.audit import record_event
 from credits.auth.models import User
-from credits.errors import NotFound
+from credits.errors import InvalidState, NotFound
 from credits.extensions import db
 from credits.notifications.dispatch import schedule_after_commit
 from credits.notifications.kinds import KINDS, render, to_params
-from credits.notifications.models import Delivery, Notification, SmsSetting
+from credits.notifications.models import Delivery, DeliveryStatus, Notification, SmsSetting
 from credits.timeutil import local_zone, utcnow
 
 QUIET_START, QUIET_END = time(22), time(8)
@@ -140,3 +140,29 @@ def update_sms_settings(changes: dict[str, bool], *, user: User) -> dict[str, bo
     record_event("notifications.sms_settings", user, actor=user, details={"sms": changes})
     return sms_settings(user)
 
+
+
+def deliveries(*, status: str | None = None):
+    """SMS deliveries for the admin, newest first: failed ones by default are what needs a look."""
+    query = select(Delivery).order_by(Delivery.id.desc())
+    return query.where(Delivery.status == status) if status else query
+
+
+def delivery_counts() -> dict[str, int]:
+    counts = dict(db.session.execute(select(Delivery.status, func.count()).group_by(Delivery.status)).all())
+    return {status.value: counts.get(status.value, 0) for status in DeliveryStatus}
+
+
+def retry_delivery(delivery_id: int, *, actor: User) -> Delivery:
+    """Queue a failed delivery again, with a fresh set of attempts (sent after commit). A ready text is gone once
+    it failed (a code is never kept): such a delivery cannot be retried. Raises NotFound, InvalidState."""
+    delivery = db.session.get(Delivery, delivery_id)
+    if delivery is None:
+        raise NotFound()
+    if delivery.status != DeliveryStatus.FAILED or delivery.notification_id is None:
+        raise InvalidState()
+    delivery.status, delivery.attempts, delivery.not_before = DeliveryStatus.QUEUED, 0, utcnow()
+    db.session.flush()
+    schedule_after_commit(delivery.id)
+    record_event("notifications.retry", delivery, actor=actor, details={"key": delivery.key})
+    return delivery

@@ -6,13 +6,15 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
-from marshmallow import EXCLUDE, fields
+from marshmallow import EXCLUDE, fields, validate
 
-from credits.auth.permissions import login_required
+from credits.auth.models import Role
+from credits.auth.permissions import login_required, role_required
 from credits.extensions import db
 from credits.fields import Id
 from credits.notifications import services
 from credits.notifications.kinds import KINDS
+from credits.notifications.models import DeliveryStatus
 from credits.pagination import PageArgs, paginate
 
 bp = Blueprint("notifications", __name__, template_folder="templates")
@@ -71,3 +73,30 @@ def settings():
         flash(_("短信设置已保存。"), "success")
         return redirect(url_for(".settings"))
     return render_template("notifications/settings.html", sms=services.sms_settings(current_user), kinds=KINDS)
+
+
+class DeliveryArgs(PageArgs):
+    class Meta:
+        unknown = EXCLUDE
+
+    status = fields.String(load_default=DeliveryStatus.FAILED.value,
+                           validate=validate.OneOf(["", *DeliveryStatus]))
+
+
+@bp.get("/admin/deliveries")
+@role_required(Role.ADMIN)
+def admin_deliveries():
+    """SMS that failed for good (and, by status, the rest), with their last error."""
+    args = DeliveryArgs().load(request.args)
+    page = paginate(services.deliveries(status=args["status"] or None), args["page"], args["per_page"])
+    return render_template("notifications/admin_deliveries.html", page=page, status=args["status"],
+                           counts=services.delivery_counts())
+
+
+@bp.post("/admin/deliveries/<int:delivery_id>/retry")
+@role_required(Role.ADMIN)
+def admin_retry(delivery_id: int):
+    services.retry_delivery(delivery_id, actor=current_user)
+    db.session.commit()
+    flash(_("已重新排队发送。"), "success")
+    return redirect(url_for(".admin_deliveries"))
