@@ -186,3 +186,18 @@ def test_notify_with_the_same_key_adds_nothing_the_second_time(app, volunteer, s
 
     assert first is not None and second is None
     assert count(Notification) == 1 and len(sms_file()) == 1
+
+
+def test_savepoints_inside_the_event_neither_send_early_nor_lose_the_sms(app, volunteer, sms_file, at):
+    at(DAYTIME)
+    notify(volunteer, "promotion", title="第一", starts_at=DAYTIME + timedelta(days=2), location="敬老院")
+    with db.session.begin_nested():  # as redeem() does for its idempotency key
+        db.session.flush()
+    assert sms_file() == []  # a released savepoint is not a commit
+    savepoint = db.session.begin_nested()
+    notify(volunteer, "promotion", title="第二", starts_at=DAYTIME + timedelta(days=2), location="敬老院")
+    savepoint.rollback()
+    db.session.commit()
+
+    assert [line["text"].count("第一") for line in sms_file()] == [1]
+    assert count(Notification) == 1
