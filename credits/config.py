@@ -86,9 +86,9 @@ class Config:
     SMS_JOB_TIMEOUT = 60
     # A delivery `sending` this long was left by a dead worker; one queued and not handed on this long, by a lost
     # job or an unreachable Redis. The sweep (every SMS_SWEEP_SECONDS, in the worker) takes both up again.
-    SMS_SENDING_TIMEOUT = 300
-    SMS_REQUEUE_AFTER = 60
-    SMS_SWEEP_SECONDS = 15
+    SMS_SENDING_TIMEOUT = int(os.environ.get("SMS_SENDING_TIMEOUT") or 300)
+    SMS_REQUEUE_AFTER = int(os.environ.get("SMS_REQUEUE_AFTER") or 60)
+    SMS_SWEEP_SECONDS = float(os.environ.get("SMS_SWEEP_SECONDS") or 15)
     SMS_SWEEP_BATCH = 1000
 
     API_TITLE = "公益币 API"
