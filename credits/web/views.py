@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, redirect, render_template, request, session, url_for
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
@@ -23,6 +24,9 @@ def home():
 def set_language(code: str):
     if code in ("zh_CN", "en"):
         session["lang"] = code
+        if current_user.is_authenticated and current_user.locale != code:
+            current_user.locale = code  # their SMS are written in the language they chose to read the site in
+            db.session.commit()
     return redirect(local_next(url_for("web.home")))
 
 

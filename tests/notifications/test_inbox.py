@@ -136,3 +136,13 @@ def test_settings_page_saves_the_ticked_kinds(browser, volunteer):
 def test_inbox_needs_sign_in(client):
     assert client.get("/me/notifications").status_code == 302
     assert client.get("/api/v1/me/notifications").status_code == 401
+
+
+def test_switching_the_language_signed_in_sets_the_language_of_ones_sms(browser, volunteer):
+    page = browser(volunteer)
+    assert page.get("/lang/en?next=/me/notifications").status_code == 302
+    db.session.refresh(volunteer)
+    assert volunteer.locale == "en"
+    page.get("/lang/zh_CN")
+    db.session.refresh(volunteer)
+    assert volunteer.locale == "zh_CN"
