@@ -441,10 +441,18 @@ class Workers(threading.Thread):
 
 def sms_worker(pg: Postgres, workdir: Path, args) -> Report:
     """Promotions in a burst, the SMS worker killed again and again: one inbox message and one SMS each."""
-    from sqlalchemy import func, select, update
 
     report = Report("sms worker killed (kill -9) under a burst of promotions")
     redis = Redis(workdir)
+    try:
+        return _sms_worker(report, redis, pg, workdir, args)
+    finally:
+        redis.stop()  # also when a step fails: nothing of ours left running
+
+
+def _sms_worker(report: Report, redis: Redis, pg: Postgres, workdir: Path, args) -> Report:
+    from sqlalchemy import func, select, update
+
     sms_path = workdir / "sms.jsonl"
     env = {**base_env(pg.database("faults_sms"), redis.url), "SMS_BACKEND": f"file:{sms_path}",
            # A killed worker's `sending` rows are taken up again after 3 s, lost jobs after 2 s.
@@ -538,7 +546,6 @@ def sms_worker(pg: Postgres, workdir: Path, args) -> Report:
     log = (workdir / "sms-worker.log").read_text(errors="replace")
     report.check("Traceback" not in log.replace("SystemExit", ""), "no traceback in the worker's log",
                  f"{log.count('Traceback')}")
-    redis.stop()
     return report
 
 
