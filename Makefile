@@ -25,6 +25,7 @@ translations: $(MO)
 run: $(STAMP) $(MO)
 	$(BIN)/flask db upgrade
 	$(BIN)/flask credits seed-demo
+	@echo "SMS texts go to: $${SMS_BACKEND:-console} (console: this terminal's log, lines 'SMS to …'; SMS_BACKEND=file:instance/sms.jsonl collects them in a file)"
 	$(BIN)/flask run --host 127.0.0.1 --port $(PORT)
 
 test: $(STAMP) $(MO)

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/faults.py                       # all three, full loads
     .venv/bin/python bench/faults.py --quick               # CI: the same, smaller
-    .venv/bin/python bench/faults.py --only kill           # or pg-outage, redis-outage, sqlite
+    .venv/bin/python bench/faults.py --only kill           # or pg-outage, redis-outage, sms-worker, sqlite
 
 kill        gunicorn -w 3 on a PostgreSQL cluster of its own; `kill -9` of a random worker every ~0.5 s during a
             flash claim, then during voucher takes, then during their redemption by staff; each phase must see at
@@ -14,6 +14,10 @@ pg-outage   a steady stream of claims, voucher takes, wallet reads and /healthz;
             must be 503 with a JSON error; after it is up the same workers must answer again.
 redis-outage the same stream with sign-ins, Redis stopped for 5 s: the rate limits fall back to each worker's
             memory (RATELIMIT_IN_MEMORY_FALLBACK_ENABLED) instead of answering 500.
+sms-worker  a burst of waitlist promotions (a holder cancels, the next in line is promoted and told) while the SMS
+            worker (`flask credits worker`, RQ on Redis, SMS_BACKEND=file:…) is killed with `kill -9` every ~1.5 s
+            and started again. Afterwards every promotion has exactly one inbox message and exactly one SMS in the
+            file backend, and every delivery is `sent`.
 sqlite      gunicorn -w 4 on one SQLite file; concurrent claims, voucher takes, redemptions and cancellations.
             Zero 500s: every refusal a 4xx or 503 with a JSON error, never "database is locked" as a 500.
 
@@ -36,9 +40,11 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 
 from harness import (
+    ROOT,
     Gunicorn,
     Load,
     Postgres,
@@ -59,7 +65,7 @@ from harness import (
 )
 
 PRICES = ({"name": "精致洗车", "price": 2, "daily_quota": None}, {"name": "儿童摄影", "price": 3, "daily_quota": None})
-SCENARIOS = ("kill", "pg-outage", "redis-outage", "sqlite")
+SCENARIOS = ("kill", "pg-outage", "redis-outage", "sms-worker", "sqlite")
 KINDS = {"claim": ("claim", ()), "take": ("voucher", ("redeemed", "cancelled")), "redeem": ("voucher", ()),
          "cancel": ("voucher", ())}
 
@@ -399,6 +405,150 @@ def sqlite_writers(workdir: Path, args) -> Report:
     return report
 
 
+class Workers(threading.Thread):
+    """One `flask credits worker` at a time, killed with `kill -9` every `interval` seconds (±40 %) and started
+    again at once, until stopped; then one is left running."""
+
+    def __init__(self, env: dict, log: Path, interval: float):
+        super().__init__(daemon=True)
+        self.env, self.log, self.interval, self.kills = env, log, interval, 0
+        self.halt = threading.Event()
+        self.proc = self.start_worker()
+
+    def start_worker(self):
+        import subprocess
+
+        with open(self.log, "a") as log:
+            return subprocess.Popen([str(ROOT / ".venv/bin/flask"), "--app", "wsgi", "credits", "worker"],
+                                    cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+
+    def run(self) -> None:
+        while not self.halt.wait(self.interval * random.uniform(0.6, 1.4)):
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+            self.kills += 1
+            self.proc = self.start_worker()
+
+    def stop(self) -> None:
+        self.halt.set()
+        self.join()
+
+    def end(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+def sms_worker(pg: Postgres, workdir: Path, args) -> Report:
+    """Promotions in a burst, the SMS worker killed again and again: one inbox message and one SMS each."""
+
+    report = Report("sms worker killed (kill -9) under a burst of promotions")
+    redis = Redis(workdir)
+    try:
+        return _sms_worker(report, redis, pg, workdir, args)
+    finally:
+        redis.stop()  # also when a step fails: nothing of ours left running
+
+
+def _sms_worker(report: Report, redis: Redis, pg: Postgres, workdir: Path, args) -> Report:
+    from sqlalchemy import func, select, update
+
+    sms_path = workdir / "sms.jsonl"
+    env = {**base_env(pg.database("faults_sms"), redis.url), "SMS_BACKEND": f"file:{sms_path}",
+           # A killed worker's `sending` rows are taken up again after 3 s, lost jobs after 2 s.
+           "SMS_SENDING_TIMEOUT": "3", "SMS_REQUEUE_AFTER": "2", "SMS_SWEEP_SECONDS": "1"}
+    app = make_app(env)
+    n = args.promotions
+    data = seed(app, volunteers=2 * n, projects=[{"title": f"递补测试{i}", "capacity": 1, "waitlist_capacity": 1}
+                                                 for i in range(n)])
+    from credits.auth.models import User
+    from credits.database import in_transaction
+    from credits.extensions import db
+    from credits.notifications.channels import read_file_backend
+    from credits.notifications.models import Delivery, Notification
+    from credits.projects import services as projects
+    from credits.projects.models import Claim, Project
+    from credits.timeutil import utcnow
+
+    volunteers = data["volunteer_ids"]
+    with app.app_context():
+        # Starting within 12 h: a promotion then goes out even in quiet hours, whenever this runs.
+        now = utcnow()
+        db.session.execute(update(Project).values(starts_at=now + timedelta(hours=3),
+                                                  ends_at=now + timedelta(hours=5)))
+        db.session.commit()
+
+        holders = []
+        for i, project_id in enumerate(data["project_ids"]):
+            project = db.session.get(Project, project_id)
+            first, second = db.session.get(User, volunteers[2 * i]), db.session.get(User, volunteers[2 * i + 1])
+            holders.append(projects.claim(project, volunteer=first).id)
+            projects.claim(project, volunteer=second)
+        db.session.commit()
+        db.session.remove()
+
+    workers = Workers(env, workdir / "sms-worker.log", args.worker_kill_interval)
+    workers.start()
+    t0 = time.time()
+    spacing = args.burst_seconds / n
+
+    def cancel(claim_id: int) -> None:
+        claim = db.session.get(Claim, claim_id)
+        projects.cancel_claim(claim, actor=claim.volunteer)
+
+    def burst(share: list[int]) -> None:
+        with app.app_context():
+            for claim_id in share:
+                in_transaction(lambda claim_id=claim_id: cancel(claim_id))
+                time.sleep(spacing * 4)
+            db.session.remove()
+
+    threads = [threading.Thread(target=burst, args=(holders[k::4],)) for k in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    burst_done = time.time() - t0
+    while time.time() - t0 < args.burst_seconds + 3:  # a few more kills while the queue drains
+        time.sleep(0.2)
+    workers.stop()
+
+    def all_sent() -> bool:
+        with app.app_context():
+            left = db.session.scalar(select(func.count()).select_from(Delivery).where(Delivery.status != "sent"))
+            db.session.remove()
+        return left == 0
+
+    drained = wait_until(all_sent, 90, 0.5)
+    workers.end()
+    report.note(f"{n} promotions in {burst_done:.1f} s; worker killed {workers.kills} times; "
+                f"all sent {time.time() - t0:.1f} s after the burst began")
+    report.check(workers.kills >= 1, "the worker was killed at least once during the burst", f"{workers.kills}")
+    report.check(drained, "every delivery ended `sent` after the kills (the sweep took up what they left)")
+    with app.app_context():
+        promoted = db.session.scalars(select(Claim.volunteer_id).where(
+            Claim.status == "confirmed", Claim.volunteer_id.in_(volunteers[1::2]))).all()
+        notes = db.session.execute(select(Notification.id, Notification.user_id)
+                                   .where(Notification.kind == "promotion")).all()
+        retried = db.session.scalar(select(func.count()).select_from(Delivery).where(Delivery.attempts > 1))
+        db.session.remove()
+        db.engine.dispose()
+    lines = read_file_backend(str(sms_path))
+    per_key = Counter(line["key"] for line in lines)
+    report.check(len(promoted) == n, "every waitlisted volunteer was promoted", f"{len(promoted)} of {n}")
+    report.check(sorted(user for _, user in notes) == sorted(promoted),
+                 "exactly one inbox message per promotion", f"{len(notes)} messages")
+    report.check(set(per_key) == {f"notification:{note_id}" for note_id, _ in notes}
+                 and all(count == 1 for count in per_key.values()),
+                 "exactly one SMS per promotion in the file backend",
+                 f"{len(lines)} lines, {sum(c - 1 for c in per_key.values())} doubled")
+    report.note(f"deliveries tried more than once (a kill caught them mid-way): {retried}")
+    log = (workdir / "sms-worker.log").read_text(errors="replace")
+    report.check("Traceback" not in log.replace("SystemExit", ""), "no traceback in the worker's log",
+                 f"{log.count('Traceback')}")
+    return report
+
+
 def hold_write_lock(path: Path, data: dict, port: int, args) -> tuple[dict, float]:
     """Another writer (a long batch job, a shell left in a transaction) holds SQLite's write lock for longer than
     gunicorn lets a request run, while volunteers keep taking vouchers and reading their wallets."""
@@ -425,7 +575,7 @@ def run(args) -> int:
     reports: list[Report] = []
     pg = None
     try:
-        if {"kill", "pg-outage", "redis-outage"} & set(args.only):
+        if {"kill", "pg-outage", "redis-outage", "sms-worker"} & set(args.only):
             pg = Postgres(workdir)
             print(f"own PostgreSQL cluster on port {pg.port} ({pg.dir})", flush=True)
         if "kill" in args.only:
@@ -434,6 +584,8 @@ def run(args) -> int:
             reports.append(pg_outage(pg, workdir, args))
         if "redis-outage" in args.only:
             reports.append(redis_outage(pg, workdir, args))
+        if "sms-worker" in args.only:
+            reports.append(sms_worker(pg, workdir, args))
         if "sqlite" in args.only:
             reports.append(sqlite_writers(workdir, args))
     finally:
@@ -459,9 +611,13 @@ def main() -> None:
     p.add_argument("--lock-hold", type=float,
                    help="seconds another writer holds SQLite's write lock (default 35, beyond gunicorn's timeout; "
                         "--quick: 12, beyond SQLITE_BUSY_TIMEOUT)")
+    p.add_argument("--promotions", type=int, help="sms-worker: projects whose one place passes to the waitlist")
+    p.add_argument("--burst-seconds", type=float, default=6.0, help="sms-worker: how long the burst lasts")
+    p.add_argument("--worker-kill-interval", type=float, default=1.5)
     p.add_argument("--keep", action="store_true", help="keep the temporary directory with the logs")
     args = p.parse_args()
     for name, quick, full in (("volunteers", 150, 500), ("capacity", 20, 60), ("concurrency", 20, 40),
+                              ("promotions", 60, 300),
                               ("lock_hold", 12.0, 35.0)):
         if getattr(args, name) is None:
             setattr(args, name, quick if args.quick else full)

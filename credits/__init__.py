@@ -121,6 +121,7 @@ def select_locale() -> str | None:
 
 def register_extensions(app: Flask) -> None:
     from credits import models  # noqa: F401  (every model, so Alembic and create_all see them)
+    from credits.notifications import dispatch  # noqa: F401  (its after-commit hook hands on new deliveries)
 
     db.init_app(app)
     app.teardown_appcontext(end_session)  # teardowns run last-registered first: this one before Flask-SQLAlchemy's
@@ -151,6 +152,8 @@ def register_blueprints(app: Flask) -> None:
     from credits.hours.views import bp as hours_bp
     from credits.merchants.api import blp as merchants_api
     from credits.merchants.views import bp as merchants_bp
+    from credits.notifications.api import blp as notifications_api
+    from credits.notifications.views import bp as notifications_bp
     from credits.projects.api import blp as projects_api
     from credits.projects.views import bp as projects_bp
     from credits.reports.api import blp as reports_api
@@ -171,7 +174,9 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(reports_bp)
     app.register_blueprint(reviews_bp)
     app.register_blueprint(share_bp)
-    for blp in (auth_api, projects_api, hours_api, merchants_api, reports_api, reviews_api, share_api):
+    app.register_blueprint(notifications_bp)
+    for blp in (auth_api, projects_api, hours_api, merchants_api, reports_api, reviews_api, share_api,
+                notifications_api):
         api.register_blueprint(blp, url_prefix="/api/v1")
 
 

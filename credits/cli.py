@@ -190,3 +190,19 @@ def expire_command():
     counts.update(in_transaction(lambda: expire_due(now)))
     for name, count in counts.items():
         click.echo(f"{name}: {count}")
+
+
+@credits_cli.command("worker")
+@click.option("--burst", is_flag=True, help="Deliver what is due now, then exit (for tests and one-off runs).")
+@with_appcontext
+def worker_command(burst):
+    """Deliver SMS in the foreground until stopped: RQ jobs from REDIS_URL, with the sweep that re-queues what a
+    crash left behind; without REDIS_URL, from the database every SMS_SWEEP_SECONDS."""
+    from flask import current_app
+
+    from credits.notifications.worker import run
+
+    app = current_app._get_current_object()
+    where = "Redis queue" if app.config.get("REDIS_URL") else "database (no REDIS_URL)"
+    click.echo(f"delivering SMS from the {where} to {app.config['SMS_BACKEND']}", err=True)
+    run(app, burst=burst)

@@ -92,6 +92,19 @@ class Config:
     # /metrics answers this bearer token; unset, it answers scrapers on this host only.
     METRICS_TOKEN: str | None = os.environ.get("METRICS_TOKEN")
 
+    # Messages (credits/notifications): where SMS go (console, file:PATH); without REDIS_URL they are sent in
+    # this process after commit, in a thread ("thread") or before the response ("sync", for tests).
+    SMS_BACKEND = os.environ.get("SMS_BACKEND", "console")
+    SMS_INLINE = "thread"
+    SMS_MAX_ATTEMPTS = 6
+    SMS_JOB_TIMEOUT = 60
+    # A delivery `sending` this long was left by a dead worker; one queued and not handed on this long, by a lost
+    # job or an unreachable Redis. The sweep (every SMS_SWEEP_SECONDS, in the worker) takes both up again.
+    SMS_SENDING_TIMEOUT = int(os.environ.get("SMS_SENDING_TIMEOUT") or 300)
+    SMS_REQUEUE_AFTER = int(os.environ.get("SMS_REQUEUE_AFTER") or 60)
+    SMS_SWEEP_SECONDS = float(os.environ.get("SMS_SWEEP_SECONDS") or 15)
+    SMS_SWEEP_BATCH = 1000
+
     API_TITLE = "公益币 API"
     API_VERSION = "v1"
     OPENAPI_VERSION = "3.0.3"
@@ -138,6 +151,8 @@ class TestConfig(Config):
     REDIS_URL = None
     TRUSTED_PROXY_COUNT = 0
     WTF_CSRF_ENABLED = True
+    SMS_BACKEND = "console"
+    SMS_INLINE = "sync"
     PASSWORD_HASH_FAST = True  # argon2 at minimum cost keeps the suite quick; production uses the defaults
 
 

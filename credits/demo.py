@@ -129,6 +129,8 @@ def _seed_projects(users: dict[str, User]) -> None:
     _move_into_past(made["cleanup"], at(-14, 8))
     publish("health")  # open, places left
     claim("health", "李志愿", "张晓明")
+    # Moved indoors after the claims: its two volunteers find the change in their messages (and their SMS).
+    projects.update_project(made["health"], {"location": "奉城镇社区卫生服务中心一楼大厅"}, actor=users["王协调"])
     publish("recycle")  # three places taken, then two on the waitlist
     claim("recycle", "刘芳", "陈建国", "杨丽", "李志愿", "黄伟")
     publish("woodpecker", publish_at=now + timedelta(minutes=5))  # opens in a few minutes: 秒抢

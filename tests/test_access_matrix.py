@@ -233,6 +233,11 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/api/v1/me"): Row(signed_in(200)),
     ("POST", "/api/v1/me/password"): Row(
         signed_in(204), body={"current_password": PASSWORD, "new_password": "a-new-password-456"}),
+    # Each person's own messages: ids of another's would be 404 (tests/notifications/test_inbox.py).
+    ("GET", "/api/v1/me/notifications"): Row(signed_in(200)),
+    ("POST", "/api/v1/me/notifications/read"): Row(signed_in(204), body={}),
+    ("GET", "/api/v1/me/notification-settings"): Row(signed_in(200)),
+    ("PUT", "/api/v1/me/notification-settings"): Row(signed_in(200), body={"sms": {"redemption": True}}),
     ("GET", "/api/v1/organizations"): Row(expect(200)),
     # Requests to join an organisation: its own coordinators and admins decide; another organisation's may not.
     ("GET", "/api/v1/organizations/<org_id>/requests"): Row(only(200, "coordinator", "admin")),

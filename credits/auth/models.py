@@ -66,6 +66,7 @@ class User(UserMixin, db.Model):
     password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # 长辈模式 (large text and targets): kept on the account so it follows the person to another phone.
     large_mode: Mapped[bool] = mapped_column(default=False, server_default=false())
+    locale: Mapped[str] = mapped_column(String(10), default="zh_CN", server_default="zh_CN")  # of their messages
 
     organization: Mapped[Organization | None] = relationship(foreign_keys=[organization_id])
     requested_organization: Mapped[Organization | None] = relationship(foreign_keys=[requested_organization_id])

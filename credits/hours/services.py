@@ -37,6 +37,7 @@ from credits.hours.models import (
 from credits.ledger import memos
 from credits.ledger.models import Account, AccountKind, Entry, SystemAccount, Transaction, TxKind
 from credits.ledger.services import add_debt, locked_balance, system_account, transfer, user_account
+from credits.notifications.services import notify
 from credits.projects.models import Claim, ClaimStatus, Project, ProjectStatus
 from credits.projects.services import can_manage
 from credits.settings.services import get_policy
@@ -312,7 +313,7 @@ def check_out(claim: Claim, code: str, *, volunteer: User) -> tuple[ServiceRecor
             and record.minutes <= AUTO_APPROVE_MINUTES and _checkin_days_within_cap(record)
             and not _needs_second_approval(record, vouched_by, policy)):
         _decide(record, RecordStatus.APPROVED, reviewer=None)
-        return record, _change_minutes(record, record.minutes, event="approve", actor=None)
+        return record, _tell_approved(record, _change_minutes(record, record.minutes, event="approve", actor=None))
     return record, 0
 
 
@@ -417,12 +418,19 @@ def approve(record: ServiceRecord, *, reviewer: User) -> int:
                      details={"minutes": record.minutes, "coins": coins_owed(record)})
         return 0
     _decide(record, RecordStatus.APPROVED, reviewer=reviewer)
-    return _change_minutes(record, record.minutes, event="approve", actor=reviewer)
+    return _tell_approved(record, _change_minutes(record, record.minutes, event="approve", actor=reviewer))
+
+
+def _tell_approved(record: ServiceRecord, coins: int) -> int:
+    notify(record.volunteer, "hours_approved", link="/me/hours", title=record.project.title,
+           minutes=record.minutes, coins=coins)
+    return coins
 
 
 def reject(record: ServiceRecord, reason: str, *, reviewer: User) -> ServiceRecord:
     _review(record, RecordStatus.REJECTED, reviewer=reviewer)
     _decide(record, RecordStatus.REJECTED, reviewer=reviewer, reason=reason)
+    notify(record.volunteer, "hours_rejected", link="/me/hours", title=record.project.title, reason=reason)
     return record
 
 

@@ -23,6 +23,7 @@ from credits.ledger import memos
 from credits.ledger.models import SystemAccount, TxKind
 from credits.ledger.services import merchant_account, system_account, transfer, user_account
 from credits.merchants.models import Merchant, Service, ServiceDay, Settlement, Voucher, VoucherStatus
+from credits.notifications.services import notify
 from credits.settings.services import get_policy
 from credits.timeutil import local_zone, utcnow
 
@@ -357,6 +358,8 @@ def redeem(voucher: Voucher, *, staff: User, idempotency_key: str | None = None)
              voucher.coins, actor=staff, ref=("voucher", voucher.id), idempotency_key=f"voucher:{voucher.id}:redeem",
              memo=memos.write(memos.REDEEMED, service=voucher.service.name))
     db.session.flush()
+    notify(voucher.volunteer, "redemption", link="/me/vouchers", merchant=voucher.merchant.name,
+           service=voucher.service.name, coins=voucher.coins)
     record_event("voucher.redeem", voucher, actor=staff)
     return voucher
 

@@ -16,6 +16,7 @@ from credits.database import lock
 from credits.errors import DomainError, Forbidden, InvalidInput, InvalidState, NotFound
 from credits.extensions import db
 from credits.hours.models import RecordSource, RecordStatus, ServiceRecord
+from credits.notifications.services import notify_many
 from credits.observability import CLAIMS, count_on_commit
 from credits.projects.models import Claim, ClaimStatus, Project, ProjectStatus
 from credits.settings.services import get_policy, rule_problem
@@ -25,6 +26,7 @@ LIVE = (ClaimStatus.CONFIRMED.value, ClaimStatus.WAITLISTED.value)
 NO_SHOW_WINDOW = timedelta(days=90)
 SUSPENSION = timedelta(days=30)
 EDITABLE_WHEN_PUBLISHED = frozenset({"title", "description", "location", "capacity", "waitlist_capacity"})
+MOVES_CLAIMANTS = frozenset({"starts_at", "ends_at", "location"})  # a change that each claimant is told of
 
 
 class NotOpen(DomainError):
@@ -184,6 +186,7 @@ def update_project(project: Project, changes: dict[str, Any], *, actor: User) ->
     if changes.get("waitlist_capacity", project.waitlist_capacity) < project.waitlist_count:
         raise InvalidInput(fields={"waitlist_capacity": [str(_l("候补名额不能少于正在候补的人数。"))]})
     _check_period(changes.get("starts_at", project.starts_at), changes.get("ends_at", project.ends_at))
+    moved = {key for key in MOVES_CLAIMANTS & set(changes) if changes[key] != getattr(project, key)}
     for key, value in changes.items():
         setattr(project, key, value)
     if {"starts_at", "block_minutes", "coins_per_block"} & set(changes):
@@ -191,6 +194,9 @@ def update_project(project: Project, changes: dict[str, Any], *, actor: User) ->
     db.session.flush()
     if project.status == ProjectStatus.PUBLISHED:
         _fill_places(project, actor=actor)
+    if moved:
+        notify_many(_live_claimants(project), "project_changed", link=f"/projects/{project.id}",
+                    title=project.title, starts_at=project.starts_at, location=project.location)
     record_event("project.update", project, actor=actor, details=_jsonable(changes))
     return project
 
@@ -237,6 +243,7 @@ def cancel_project(project: Project, *, actor: User) -> Project:
     if project.status not in (ProjectStatus.DRAFT, ProjectStatus.PUBLISHED):
         raise InvalidState(_l("该项目不能再取消。"))
     now = utcnow()
+    claimants = _live_claimants(project)
     cancelled = db.session.execute(
         update(Claim).where(Claim.project_id == project.id, Claim.status.in_(LIVE))
         .values(status=ClaimStatus.CANCELLED, cancelled_at=now)
@@ -245,8 +252,17 @@ def cancel_project(project: Project, *, actor: User) -> Project:
     project.confirmed_count = 0
     project.waitlist_count = 0
     db.session.flush()
+    notify_many(claimants, "project_cancelled", link=f"/projects/{project.id}", title=project.title,
+                starts_at=project.starts_at)
     record_event("project.cancel", project, actor=actor, details={"claims_cancelled": cancelled})
     return project
+
+
+def _live_claimants(project: Project) -> list[User]:
+    """The people holding a confirmed or waitlisted claim on the project."""
+    return list(db.session.scalars(select(User).join(Claim, Claim.volunteer_id == User.id)
+                                   .where(Claim.project_id == project.id, Claim.status.in_(LIVE))
+                                   .order_by(Claim.id)))
 
 
 # --- claims ------------------------------------------------------------------------------------------
@@ -429,6 +445,8 @@ def _fill_places(project: Project, *, actor: User) -> int:
         promoted.append(candidate)
         record_event("claim.promote", candidate, actor=actor, details={"project_id": project.id})
     n = len(promoted)
+    notify_many([candidate.volunteer for candidate in promoted], "promotion", link="/me/claims",
+                title=project.title, starts_at=project.starts_at, location=project.location)
     if n:
         db.session.execute(update(Project).where(Project.id == project.id)
                            .values(confirmed_count=Project.confirmed_count + n,

@@ -39,6 +39,9 @@ def home():
 def set_language(code: str):
     if code in ("zh_CN", "en"):
         session["lang"] = code
+        if current_user.is_authenticated and current_user.locale != code:
+            current_user.locale = code  # their SMS are written in the language they chose to read the site in
+            db.session.commit()
     return redirect(local_next(url_for("web.home")))
 
 

@@ -1,0 +1,1 @@
+"""Messages: the inbox, SMS deliveries and the channels that carry them (SPEC 2.7)."""
