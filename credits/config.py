@@ -77,6 +77,11 @@ class Config:
     CLAIM_RATE_LIMIT = "20 per minute"
     CHECKIN_RATE_LIMIT = "10 per minute"
     REDEEM_RATE_LIMIT = "30 per minute"
+    # SMS verification codes (credits/auth/codes.py), each limit counted per phone and per address alike.
+    SMS_CODE_LIMITS = "1 per minute; 10 per day"
+    # The `phone_verification` policy until an admin sets it. TestConfig turns it off for the tests that register
+    # users without being about codes; the tests of codes turn it on.
+    PHONE_VERIFICATION_DEFAULT = "required"
 
     # Messages (credits/notifications): where SMS go (console, file:PATH); without REDIS_URL they are sent in
     # this process after commit, in a thread ("thread") or before the response ("sync", for tests).
@@ -138,6 +143,7 @@ class TestConfig(Config):
     WTF_CSRF_ENABLED = True
     SMS_BACKEND = "console"
     SMS_INLINE = "sync"
+    PHONE_VERIFICATION_DEFAULT = "off"
     PASSWORD_HASH_FAST = True  # argon2 at minimum cost keeps the suite quick; production uses the defaults
 
 
