@@ -190,3 +190,15 @@ def expire_command():
     counts.update(in_transaction(lambda: expire_due(now)))
     for name, count in counts.items():
         click.echo(f"{name}: {count}")
+
+
+@credits_cli.command("remind")
+@with_appcontext
+def remind_command():
+    """Send what is due: the 24 h and 2 h reminders of confirmed claims, and the messages about vouchers and coins
+    expiring within 3 days. Each is sent once however often this runs (cron: every 10 minutes), or however many
+    runs overlap."""
+    from credits.notifications.reminders import remind
+
+    for name, count in remind().items():
+        click.echo(f"{name}: {count}")
