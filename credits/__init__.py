@@ -141,6 +141,7 @@ def register_blueprints(app: Flask) -> None:
     from credits.merchants.api import blp as merchants_api
     from credits.merchants.views import bp as merchants_bp
     from credits.projects.api import blp as projects_api
+    from credits.projects.calendar_views import bp as calendar_bp
     from credits.projects.views import bp as projects_bp
     from credits.reports.api import blp as reports_api
     from credits.reports.views import bp as reports_bp
@@ -152,6 +153,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(auth_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(projects_bp)
+    app.register_blueprint(calendar_bp)
     app.register_blueprint(hours_bp)
     app.register_blueprint(merchants_bp)
     app.register_blueprint(reports_bp)
