@@ -87,6 +87,16 @@ class Config:
     # this process after commit, in a thread ("thread") or before the response ("sync", for tests).
     SMS_BACKEND = os.environ.get("SMS_BACKEND", "console")
     SMS_INLINE = "thread"
+    # SMS_BACKEND=tencent: Tencent Cloud SMS (credits/notifications/tencent.py); a provider slower than this fails the
+    # attempt, which is retried.
+    SMS_PROVIDER_TIMEOUT = 5
+    TENCENT_SMS_ENDPOINT = os.environ.get("TENCENT_SMS_ENDPOINT", "https://sms.tencentcloudapi.com")
+    TENCENT_SMS_REGION = os.environ.get("TENCENT_SMS_REGION", "ap-guangzhou")
+    TENCENT_SECRET_ID = os.environ.get("TENCENT_SECRET_ID")
+    TENCENT_SECRET_KEY = os.environ.get("TENCENT_SECRET_KEY")
+    TENCENT_SMS_APP_ID = os.environ.get("TENCENT_SMS_APP_ID")
+    TENCENT_SMS_SIGN = os.environ.get("TENCENT_SMS_SIGN", "公益币")
+    TENCENT_SMS_TEMPLATE_ID = os.environ.get("TENCENT_SMS_TEMPLATE_ID")
     SMS_MAX_ATTEMPTS = 6
     SMS_JOB_TIMEOUT = 60
     # A delivery `sending` this long was left by a dead worker; one queued and not handed on this long, by a lost
