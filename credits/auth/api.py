@@ -62,7 +62,7 @@ def sms_code(data):
 @blp.response(204)
 def password_reset(data):
     """Forgotten password: phone, the code sent for `reset` and a new password. Every session and token of the
-    user ends. A wrong, expired or used code is a 422 `invalid_code`, whether or not the phone is registered."""
+    user ends. A wrong, expired or used code is a 422 (field `code`), whether or not the phone is registered."""
     with codes.wrong_tries_kept():
         codes.reset_password(**data)
     db.session.commit()

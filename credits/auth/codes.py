@@ -39,7 +39,7 @@ class CodeRejected(DomainError):
     """Wrong, expired, used, void, or for another phone or purpose: one answer for all, which says nothing about
     whether the phone is registered. The wrong try it may have counted is the caller's to commit."""
 
-    code, status, message = "invalid_code", 422, _l("验证码不正确或已失效，请重新获取。")
+    code, status, message = "validation_error", 422, _l("验证码不正确或已失效，请重新获取。")
 
     def __init__(self) -> None:
         super().__init__(fields={"code": [str(self.message)]})

@@ -68,7 +68,7 @@ class User(UserMixin, db.Model):
     # When a code sent to this phone last came back (registration, reset, change of phone); NULL: never verified.
     phone_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # SHA-256 of the calendar feed's secret token; NULL: no feed. Only the hash is kept, as for API tokens.
-    calendar_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    calendar_token_hash: Mapped[str | None] = mapped_column(String(64), index=True, unique=True)
 
     organization: Mapped[Organization | None] = relationship(foreign_keys=[organization_id])
     requested_organization: Mapped[Organization | None] = relationship(foreign_keys=[requested_organization_id])

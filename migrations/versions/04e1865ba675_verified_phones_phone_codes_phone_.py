@@ -40,18 +40,18 @@ def upgrade():
         batch_op.create_index('ix_phone_codes_phone_purpose', ['phone', 'purpose', 'id'], unique=False)
         batch_op.create_index(batch_op.f('ix_phone_codes_user_id'), ['user_id'], unique=False)
 
-    with op.batch_alter_table('users', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('phone_verified_at', credits.timeutil.UTCDateTime(timezone=True), nullable=True))
-        batch_op.add_column(sa.Column('calendar_token_hash', sa.String(length=64), nullable=True))
-        batch_op.create_unique_constraint(batch_op.f('uq_users_calendar_token_hash'), ['calendar_token_hash'])
+    # Plain ALTERs, no batch: a batch would rebuild `users` on SQLite, and the rebuilt table's foreign keys would
+    # stop the earlier migrations' downgrades from dropping their columns.
+    op.add_column('users', sa.Column('phone_verified_at', credits.timeutil.UTCDateTime(timezone=True), nullable=True))
+    op.add_column('users', sa.Column('calendar_token_hash', sa.String(length=64), nullable=True))
+    op.create_index(op.f('ix_users_calendar_token_hash'), 'users', ['calendar_token_hash'], unique=True)
 
 
 
 def downgrade():
-    with op.batch_alter_table('users', schema=None) as batch_op:
-        batch_op.drop_constraint(batch_op.f('uq_users_calendar_token_hash'), type_='unique')
-        batch_op.drop_column('calendar_token_hash')
-        batch_op.drop_column('phone_verified_at')
+    op.drop_index(op.f('ix_users_calendar_token_hash'), table_name='users')
+    op.drop_column('users', 'calendar_token_hash')
+    op.drop_column('users', 'phone_verified_at')
 
     with op.batch_alter_table('phone_codes', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_phone_codes_user_id'))

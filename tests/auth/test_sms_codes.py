@@ -24,6 +24,7 @@ from tests.races import race
 PASSWORD = "gongyi-test-2026"
 NEW_PASSWORD = "fengcheng-new-2026"
 FREE = "13912345678"
+REJECTED = "验证码不正确或已失效，请重新获取。"
 
 
 @pytest.fixture
@@ -81,7 +82,7 @@ def test_registration_needs_the_code_sent_to_the_phone_and_marks_the_phone_verif
     missing = register(client)
     assert missing.status_code == 422 and "code" in missing.json["error"]["fields"]
     refused = register(client, code=wrong(code))
-    assert refused.status_code == 422 and refused.json["error"]["code"] == "invalid_code"
+    assert refused.status_code == 422 and refused.json["error"]["fields"]["code"] == [REJECTED]
     assert users() == 0
 
     created = register(client, code=code)
@@ -117,7 +118,7 @@ def test_a_code_is_single_use(client, texts, make_user):
     code = last_code(texts, user.phone)
     assert reset(client, user.phone, code).status_code == 204
     again = reset(client, user.phone, code, password="another-pass-2026")
-    assert again.status_code == 422 and again.json["error"]["code"] == "invalid_code"
+    assert again.status_code == 422 and again.json["error"]["fields"]["code"] == [REJECTED]
     assert client.post("/api/v1/auth/token", json={"phone": user.phone, "password": NEW_PASSWORD}).status_code == 201
 
 
@@ -140,7 +141,7 @@ def test_five_wrong_tries_void_the_code_so_the_sixth_fails_even_when_right(clien
     db.session.rollback()
     assert db.session.scalars(select(PhoneCode)).one().attempts == codes.MAX_WRONG_TRIES
     sixth = register(client, code=code)
-    assert sixth.status_code == 422 and sixth.json["error"]["code"] == "invalid_code"
+    assert sixth.status_code == 422 and sixth.json["error"]["fields"]["code"] == [REJECTED]
     assert users() == 0
 
 
@@ -247,7 +248,7 @@ def test_two_resets_racing_with_one_code_one_wins(app, client, texts, make_user)
     results, _ = race(app, [lambda p=p: codes.reset_password(phone=phone, code=code, password=p)
                             for p in ("first-choice-2026", "second-choice-2026")])
     assert sorted(isinstance(r, User) for r in results) == [False, True], results
-    assert [r for r in results if not isinstance(r, User)] == ["invalid_code"]
+    assert [r for r in results if not isinstance(r, User)] == ["validation_error"]
 
 
 def test_the_sign_in_page_links_to_the_forgotten_password_page_which_resets_it(client, texts, make_user):
