@@ -40,6 +40,7 @@ def create_user_command(phone, name, roles, organization_id, merchant_id, passwo
     try:
         data = RegisterIn().load({"phone": phone, "name": name, "password": password,
                                   "organization_id": organization_id})
+        del data["code"]  # the server's operator creates the account: no SMS code, as for an admin's
         user = in_transaction(lambda: _create(create_user, data, roles, merchant_id))
     except ValidationError as exc:
         raise click.ClickException(f"invalid input: {exc.messages}") from exc
