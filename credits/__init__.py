@@ -155,6 +155,7 @@ def register_blueprints(app: Flask) -> None:
     from credits.notifications.api import blp as notifications_api
     from credits.notifications.views import bp as notifications_bp
     from credits.projects.api import blp as projects_api
+    from credits.projects.calendar_views import bp as calendar_bp
     from credits.projects.views import bp as projects_bp
     from credits.reports.api import blp as reports_api
     from credits.reports.views import bp as reports_bp
@@ -169,6 +170,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(auth_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(projects_bp)
+    app.register_blueprint(calendar_bp)
     app.register_blueprint(hours_bp)
     app.register_blueprint(merchants_bp)
     app.register_blueprint(reports_bp)

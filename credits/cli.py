@@ -40,6 +40,7 @@ def create_user_command(phone, name, roles, organization_id, merchant_id, passwo
     try:
         data = RegisterIn().load({"phone": phone, "name": name, "password": password,
                                   "organization_id": organization_id})
+        del data["code"]  # the server's operator creates the account: no SMS code, as for an admin's
         user = in_transaction(lambda: _create(create_user, data, roles, merchant_id))
     except ValidationError as exc:
         raise click.ClickException(f"invalid input: {exc.messages}") from exc
@@ -206,3 +207,15 @@ def worker_command(burst):
     where = "Redis queue" if app.config.get("REDIS_URL") else "database (no REDIS_URL)"
     click.echo(f"delivering SMS from the {where} to {app.config['SMS_BACKEND']}", err=True)
     run(app, burst=burst)
+
+
+@credits_cli.command("remind")
+@with_appcontext
+def remind_command():
+    """Send what is due: the 24 h and 2 h reminders of confirmed claims, and the messages about vouchers and coins
+    expiring within 3 days. Each is sent once however often this runs (cron: every 10 minutes), or however many
+    runs overlap."""
+    from credits.notifications.reminders import remind
+
+    for name, count in remind().items():
+        click.echo(f"{name}: {count}")

@@ -231,6 +231,12 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("POST", "/api/v1/auth/token"): Row(expect(201), body=_own_credentials),
     ("DELETE", "/api/v1/auth/token"): Row(signed_in(204)),
     ("GET", "/api/v1/me"): Row(signed_in(200)),
+    # SMS codes: anyone may ask (the same 202 whatever the phone); a reset or change of phone without the code sent
+    # is refused to everyone alike.
+    ("POST", "/api/v1/auth/sms-code"): Row(expect(202), body={"phone": "13912345670", "purpose": "register"}),
+    ("POST", "/api/v1/auth/password-reset"): Row(
+        expect(422), body={"phone": "13912345670", "code": "123456", "password": "a-new-password-456"}),
+    ("POST", "/api/v1/me/phone"): Row(signed_in(422), body={"phone": "13912345670", "code": "123456"}),
     ("POST", "/api/v1/me/password"): Row(
         signed_in(204), body={"current_password": PASSWORD, "new_password": "a-new-password-456"}),
     # Each person's own messages: ids of another's would be 404 (tests/notifications/test_inbox.py).

@@ -7,11 +7,22 @@ from flask_login import current_user
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
-from credits.auth import services
+from credits.auth import codes, services
 from credits.auth.models import Organization
 from credits.auth.permissions import BEARER, login_required
-from credits.auth.schemas import JoinRequestOut, MeOut, OrganizationOut, PasswordChangeIn, RegisterIn, TokenIn, TokenOut
-from credits.auth.throttle import login_throttled, password_change_limited, registration_limited
+from credits.auth.schemas import (
+    JoinRequestOut,
+    MeOut,
+    OrganizationOut,
+    PasswordChangeIn,
+    PasswordResetIn,
+    PhoneChangeIn,
+    RegisterIn,
+    SmsCodeIn,
+    TokenIn,
+    TokenOut,
+)
+from credits.auth.throttle import count_sms_code, login_throttled, password_change_limited, registration_limited
 from credits.extensions import db
 from credits.pagination import PageArgs, page_schema, paginate
 
@@ -24,10 +35,37 @@ blp = Blueprint("auth_api", __name__, description="Accounts, tokens and organisa
 @blp.response(201, MeOut)
 def register(data):
     """Register a volunteer account. An `organization_id` is a request to join, pending until the organisation's
-    coordinators confirm it (`requested_organization_id`); `organization` stays null until then."""
-    user = services.register(**data)
+    coordinators confirm it (`requested_organization_id`); `organization` stays null until then. `code` is the
+    SMS code sent to the phone (`POST /auth/sms-code`, purpose `register`), required unless the
+    `phone_verification` policy is `off`."""
+    with codes.wrong_tries_kept():
+        user = codes.register(**data)
     db.session.commit()
     return user
+
+
+@blp.post("/auth/sms-code")
+@blp.arguments(SmsCodeIn)
+@blp.response(202)
+def sms_code(data):
+    """Send a 6-digit code (valid 10 minutes) to the phone, for `register`, `reset` or `change_phone` (signed in,
+    to the new phone). The same 202 whether or not the phone is registered: a code that could not be used is not
+    sent. At most 1 a minute and 10 a day per phone and per address (429)."""
+    asker = codes.asker(data["purpose"], current_user)
+    count_sms_code(data["phone"])
+    codes.request_code(data["phone"], data["purpose"], actor=asker)
+    db.session.commit()
+
+
+@blp.post("/auth/password-reset")
+@blp.arguments(PasswordResetIn)
+@blp.response(204)
+def password_reset(data):
+    """Forgotten password: phone, the code sent for `reset` and a new password. Every session and token of the
+    user ends. A wrong, expired or used code is a 422 (field `code`), whether or not the phone is registered."""
+    with codes.wrong_tries_kept():
+        codes.reset_password(**data)
+    db.session.commit()
 
 
 @blp.post("/auth/token")
@@ -75,6 +113,20 @@ def change_password(data):
     """Change the password; every session and token of the user ends, this one included."""
     services.change_password(current_user, **data)
     db.session.commit()
+
+
+@blp.post("/me/phone")
+@login_required
+@blp.arguments(PhoneChangeIn)
+@blp.response(200, MeOut)
+@blp.doc(security=BEARER)
+def change_phone(data):
+    """Move the account to a new phone, proven by the code sent there (`POST /auth/sms-code`, purpose
+    `change_phone`, with this token)."""
+    with codes.wrong_tries_kept():
+        user = codes.change_phone(current_user, **data)
+    db.session.commit()
+    return user
 
 
 @blp.get("/organizations")

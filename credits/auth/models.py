@@ -67,6 +67,10 @@ class User(UserMixin, db.Model):
     # 长辈模式 (large text and targets): kept on the account so it follows the person to another phone.
     large_mode: Mapped[bool] = mapped_column(default=False, server_default=false())
     locale: Mapped[str] = mapped_column(String(10), default="zh_CN", server_default="zh_CN")  # of their messages
+    # When a code sent to this phone last came back (registration, reset, change of phone); NULL: never verified.
+    phone_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # SHA-256 of the calendar feed's secret token; NULL: no feed. Only the hash is kept, as for API tokens.
+    calendar_token_hash: Mapped[str | None] = mapped_column(String(64), index=True, unique=True)
 
     organization: Mapped[Organization | None] = relationship(foreign_keys=[organization_id])
     requested_organization: Mapped[Organization | None] = relationship(foreign_keys=[requested_organization_id])
@@ -86,6 +90,32 @@ class User(UserMixin, db.Model):
     def get_id(self) -> str:
         # The session version rides in the id so that bumping it ends every session and remember cookie.
         return f"{self.id}.{self.session_version}"
+
+
+class CodePurpose(StrEnum):
+    REGISTER = "register"
+    RESET = "reset"
+    CHANGE_PHONE = "change_phone"
+
+
+class PhoneCode(db.Model):
+    """A 6-digit code sent by SMS. Only its keyed hash is kept; the newest code of a phone and purpose is the one
+    that counts. `user_id` is who asked for a change of phone (the code proves they hold the new one)."""
+
+    __tablename__ = "phone_codes"
+    __table_args__ = (CheckConstraint(f"purpose IN ({sql_list(CodePurpose)})", name="purpose"),
+                      CheckConstraint("attempts >= 0", name="attempts"),
+                      Index("ix_phone_codes_phone_purpose", "phone", "purpose", "id"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phone: Mapped[str] = mapped_column(String(11))
+    purpose: Mapped[str] = mapped_column(String(20))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    attempts: Mapped[int] = mapped_column(default=0)  # wrong tries; at the limit the code is void
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class ApiToken(db.Model):

@@ -6,7 +6,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
 
-from credits.auth.models import OrgKind, Role
+from credits.auth.models import CodePurpose, OrgKind, Role
 from credits.auth.passwords import password_problem
 from credits.auth.services import star_level
 from credits.fields import Id, Phone, Text
@@ -14,6 +14,7 @@ from credits.merchants.services import mask_phone
 from credits.timeutil import LocalDateTime
 
 PASSWORD = validate.Length(min=8, max=128, error=_l("密码长度须为 8 到 128 个字符。"))
+CODE = validate.Regexp(r"^\d{6}$", error=_l("验证码为 6 位数字。"))
 
 
 class StripMixin:
@@ -51,6 +52,25 @@ class RegisterIn(NewPasswordMixin, StripMixin, Schema):
     password = Text(required=True, validate=PASSWORD, load_only=True)
     name = Text(required=True, validate=validate.Length(min=1, max=50))
     organization_id = Id(load_default=None, allow_none=True)
+    # The SMS code sent to `phone` (POST /auth/sms-code, purpose `register`): required unless the
+    # `phone_verification` policy is `off`.
+    code = Text(load_default=None, allow_none=True, validate=CODE, load_only=True)
+
+
+class SmsCodeIn(StripMixin, Schema):
+    phone = Phone(required=True)
+    purpose = fields.String(required=True, validate=validate.OneOf([p.value for p in CodePurpose]))
+
+
+class PasswordResetIn(NewPasswordMixin, StripMixin, Schema):
+    phone = Phone(required=True)
+    code = Text(required=True, validate=CODE, load_only=True)
+    password = Text(required=True, validate=PASSWORD, load_only=True)
+
+
+class PhoneChangeIn(StripMixin, Schema):
+    phone = Phone(required=True)
+    code = Text(required=True, validate=CODE, load_only=True)
 
 
 class TokenIn(StripMixin, Schema):
@@ -93,6 +113,7 @@ class MeOut(Schema):
     volunteer_no = fields.String()
     approved_minutes = fields.Integer()
     star_level = fields.Function(lambda user: star_level(user.approved_minutes))
+    phone_verified = fields.Function(lambda user: user.phone_verified_at is not None)
 
 
 class JoinRequestOut(Schema):

@@ -25,7 +25,7 @@ from flask import after_this_request, current_app, g, request
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
 from itsdangerous import BadSignature, URLSafeSerializer
-from limits import RateLimitItem, parse
+from limits import RateLimitItem, parse, parse_many
 from limits.storage import MemoryStorage
 from limits.strategies import FixedWindowRateLimiter, RateLimiter
 
@@ -162,3 +162,27 @@ def per_user_limit(config_key: str, scope: str, methods: list[str] | None = None
 
 # Changing the password checks the current one: attempts are limited per user, page and API together.
 password_change_limited = per_user_limit("PASSWORD_CHANGE_RATE_LIMIT", scope="password-change", methods=["POST"])
+
+
+def count_sms_code(phone: str) -> None:
+    """Count a request for a verification code against SMS_CODE_LIMITS, per phone and per address; raise
+    RateLimited (with Retry-After) past any of them. Counted whether or not a text is then sent, so that the limits
+    say nothing about whether the phone is registered. A refused request is not counted."""
+    address = get_remote_address()
+    taken: list[tuple[RateLimitItem, tuple[str, str], RateLimiter]] = []
+    for item in parse_many(current_app.config["SMS_CODE_LIMITS"]):
+        for scope, key in (("sms-code-phone", phone), ("sms-code-address", address)):
+            allowed, strategy = _hit(item, key, scope)
+            taken.append((item, (key, scope), strategy))
+            if allowed:
+                continue
+            try:
+                reset = strategy.get_window_stats(item, key, scope).reset_time
+            except Exception:  # noqa: BLE001  (the storage went away since: the whole window)
+                reset = time.time() + item.get_expiry()
+            for given_item, identifiers, given_strategy in taken:
+                try:
+                    given_strategy.hit(given_item, *identifiers, cost=-1)
+                except Exception:  # noqa: BLE001  (a count not given back only expires with its window)
+                    log.warning("sms code limits: could not give back a request")
+            raise RateLimited(retry_after=max(1, math.ceil(reset - time.time())))

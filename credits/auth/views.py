@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
-from marshmallow import fields
+from marshmallow import ValidationError, fields
 from sqlalchemy import select
 
-from credits.auth import services
+from credits.auth import codes, services
 from credits.auth.audit import record_event
 from credits.auth.models import Organization, Role
 from credits.auth.permissions import login_required
-from credits.auth.schemas import PasswordChangeIn, RegisterIn, TokenIn
+from credits.auth.schemas import PasswordChangeIn, PasswordResetIn, PhoneChangeIn, RegisterIn, SmsCodeIn, TokenIn
 from credits.auth.sessions import idle_limit
-from credits.auth.throttle import login_throttled, password_change_limited, registration_limited, remember_device
-from credits.errors import NotFound
+from credits.auth.throttle import (
+    count_sms_code,
+    login_throttled,
+    password_change_limited,
+    registration_limited,
+    remember_device,
+)
+from credits.errors import DomainError, InvalidInput, NotFound, localize
 from credits.extensions import db, login_manager
 from credits.merchants.services import mask_phone
 from credits.pagination import PageArgs, paginate
@@ -77,7 +83,8 @@ def _on_phone() -> bool:
 @registration_limited
 def register():
     def create(data):
-        user = services.register(**data)
+        with codes.wrong_tries_kept():
+            user = codes.register(**data)
         large_mode.after_sign_in(user)
         db.session.commit()
         login_user(user)
@@ -89,7 +96,57 @@ def register():
         return redirect(local_next(url_for("auth.account")))
 
     organizations = db.session.scalars(select(Organization).order_by(Organization.name)).all()
-    return form_view(RegisterIn(), "auth/register.html", create, organizations=organizations, next=_kept_next())
+    return form_view(RegisterIn(), "auth/register.html", create, organizations=organizations, next=_kept_next(),
+                     code_required=codes.verification_required())
+
+
+@bp.post("/sms-code")
+def sms_code():
+    """The pages' 获取验证码 button (static/js/sms-code.js): the API's POST /auth/sms-code, behind the page's CSRF
+    token, with the signed-in user for a change of phone. Answers JSON: 202, or the error envelope."""
+    try:
+        data = SmsCodeIn().load({key: request.form.get(key, "") for key in ("phone", "purpose")})
+        asker = codes.asker(data["purpose"], current_user)
+        count_sms_code(data["phone"])
+        codes.request_code(data["phone"], data["purpose"], actor=asker)
+    except ValidationError as exc:
+        db.session.rollback()
+        return jsonify(error={"code": "validation_error", "message": str(InvalidInput.message),
+                              "fields": localize(exc.messages)}), 422
+    except DomainError as exc:
+        db.session.rollback()
+        headers = {"Retry-After": str(exc.retry_after)} if getattr(exc, "retry_after", None) else {}
+        return jsonify(error={"code": exc.code, "message": str(exc.message), "fields": exc.fields or {}}), \
+            exc.status, headers
+    db.session.commit()
+    return jsonify(sent=True), 202
+
+
+@bp.route("/password-reset", methods=["GET", "POST"])
+def password_reset():
+    """忘记密码: phone, the code sent to it and a new password; every session and token of the account ends."""
+    def reset(data):
+        with codes.wrong_tries_kept():
+            codes.reset_password(**data)
+        db.session.commit()
+        flash(_("密码已重设，所有设备均已退出，请用新密码登录。"), "success")
+        return redirect(url_for("auth.login"))
+
+    return form_view(PasswordResetIn(), "auth/password_reset.html", reset)
+
+
+@bp.route("/account/phone", methods=["GET", "POST"])
+@login_required
+def change_phone():
+    """Move the account to a new phone, proven by a code sent to it."""
+    def change(data):
+        with codes.wrong_tries_kept():
+            codes.change_phone(current_user, **data)
+        db.session.commit()
+        flash(_("手机号已更换，请用新手机号登录。"), "success")
+        return redirect(url_for("auth.account"))
+
+    return form_view(PhoneChangeIn(), "auth/change_phone.html", change)
 
 
 @bp.get("/account")

@@ -66,7 +66,11 @@ def make_channel(spec: str) -> Channel:
         return ConsoleChannel()
     if spec.startswith("file:") and len(spec) > len("file:"):
         return FileChannel(spec[len("file:"):])
-    raise ValueError(f"unknown SMS_BACKEND {spec!r}: console or file:PATH")
+    if spec == "tencent":
+        from credits.notifications.tencent import TencentChannel
+
+        return TencentChannel(current_app.config)
+    raise ValueError(f"unknown SMS_BACKEND {spec!r}: console, file:PATH or tencent")
 
 
 def current_channel() -> Channel:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy import select
@@ -50,6 +51,10 @@ class PolicySchema(Schema):
                                     metadata={"label": _l("网页登录闲置多少天后自动退出")})
     admin_session_idle_hours = WholeNumber(load_default=12, validate=validate.Range(1, 168),
                                            metadata={"label": _l("管理员网页登录闲置多少小时后自动退出")})
+    # SPEC 2.7: `off` only for a deployment without SMS; the admin pages flag it.
+    phone_verification = fields.String(
+        load_default=lambda: current_app.config["PHONE_VERIFICATION_DEFAULT"],
+        validate=validate.OneOf(["required", "off"]), metadata={"label": _l("注册、找回密码和更换手机号需短信验证码")})
 
 
 def rule_problem(block_minutes: int, coins_per_block: int, policy: dict[str, Any]) -> tuple[str, str] | None:

@@ -20,7 +20,7 @@ PASSWORD = "gongyi-test-2026"
 NEW_PASSWORD = "a-new-password-456"
 VALID = {"phone": "13912345678", "password": "correct horse", "name": "王小明"}
 ME_FIELDS = {"id", "phone", "name", "roles", "organization", "merchant_id", "volunteer_no", "approved_minutes",
-             "star_level", "requested_organization_id"}
+             "star_level", "requested_organization_id", "phone_verified"}
 
 
 def user_count() -> int:
@@ -386,7 +386,8 @@ def test_me_returns_exactly_the_spec_fields(client, make_user, make_org, token_f
     assert body == {
         "id": user.id, "phone": user.phone, "name": "李华", "roles": ["coordinator", "volunteer"],
         "organization": {"id": org.id, "name": "奉城镇社工站", "kind": "social"}, "merchant_id": None,
-        "volunteer_no": user.volunteer_no, "approved_minutes": 0, "star_level": 0, "requested_organization_id": None}
+        "volunteer_no": user.volunteer_no, "approved_minutes": 0, "star_level": 0, "requested_organization_id": None,
+        "phone_verified": False}
 
 
 def test_me_without_an_organization_says_null(client, make_user, token_for):

@@ -303,7 +303,8 @@ def test_admin_saves_policy_settings(admin_client, admin):
                             "block_minutes": 30, "coins_per_block": 2, "coin_expiry": "end_of_next_year",
                             "voucher_ttl_days": 14, "max_coins_per_hour": 8, "min_block_minutes": 30,
                             "backdate_days": 3, "manual_record_days": 20, "second_approval_coins": 40,
-                            "daily_issue_limit": 400, "session_idle_days": 3, "admin_session_idle_hours": 8}
+                            "daily_issue_limit": 400, "session_idle_days": 3, "admin_session_idle_hours": 8,
+                            "phone_verification": "off"}  # TestConfig's default
     event = assert_audited("policy.update", admin)
     assert event.details["max_active_claims"] == 5
     assert db.session.get(PolicySetting, "max_active_claims").updated_by_id == admin.id

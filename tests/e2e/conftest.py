@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -304,3 +305,26 @@ class Words:
 @pytest.fixture(params=["zh_CN", "en"], ids=["zh", "en"])
 def words(request) -> Words:
     return Words(request.param)
+
+
+@pytest.fixture
+def sms_texts(app, tmp_path):
+    """Registration needs the SMS code, as outside tests; the texts go to a file, and sms_texts.code_for(phone)
+    waits for the newest code sent to the phone and returns it, as a person reads it off their phone."""
+    from credits.notifications.channels import read_file_backend
+
+    path = tmp_path / "sms.jsonl"
+    app.config["SMS_BACKEND"] = f"file:{path}"
+    app.config["PHONE_VERIFICATION_DEFAULT"] = "required"
+
+    class Texts:
+        def code_for(self, phone: str, timeout: float = 10) -> str:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                sent = [t for t in read_file_backend(str(path)) if t["to"] == phone]
+                if sent:
+                    return re.search(r"\d{6}", sent[-1]["text"]).group()
+                time.sleep(0.1)
+            raise AssertionError(f"no SMS code reached {phone}")
+
+    return Texts()
