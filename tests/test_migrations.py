@@ -196,7 +196,7 @@ def test_the_large_mode_migration_keeps_users_and_starts_them_in_the_standard_mo
     user_id = user.id
     db.session.remove()
 
-    downgrade(revision="5b8e2f41c9a7")
+    downgrade(revision="04e1865ba675")
     try:
         with db.engine.connect() as conn:
             assert "large_mode" not in {c["name"] for c in inspect(conn).get_columns("users")}

@@ -1,7 +1,7 @@
 """users.large_mode: 长辈模式 kept on the account, so it follows the person to another phone
 
 Revision ID: 7d3a9c1e5f20
-Revises: 5b8e2f41c9a7
+Revises: 04e1865ba675
 Create Date: 2026-12-05 06:20:00.000000
 """
 import sqlalchemy as sa
@@ -9,7 +9,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '7d3a9c1e5f20'
-down_revision = '5b8e2f41c9a7'
+down_revision = '04e1865ba675'
 branch_labels = None
 depends_on = None
 
