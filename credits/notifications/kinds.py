@@ -25,10 +25,10 @@ class Kind:
 # Lazy texts: each is looked up when rendered, inside force_locale(reader's locale).
 KINDS: dict[str, Kind] = {
     "promotion": Kind(_l("候补转正"), _l("您已从候补转为正式报名"),
-                      _l("您已获得「%(title)s」的名额：%(starts_at)s，%(location)s。不能参加请在“我的报名”中取消。"),
+                      _l("您已获得「%(title)s」的名额：%(starts_at)s，%(location)s。不能参加请在“我的认领”中取消。"),
                       sms=True, urgent_within=timedelta(hours=12)),
     "project_changed": Kind(_l("项目变更"), _l("您报名的项目有变更"),
-                            _l("「%(title)s」已变更：%(starts_at)s，%(location)s。不能参加请在“我的报名”中取消。"),
+                            _l("「%(title)s」已变更：%(starts_at)s，%(location)s。不能参加请在“我的认领”中取消。"),
                             sms=True),
     "project_cancelled": Kind(_l("项目取消"), _l("您报名的项目已取消"),
                               _l("「%(title)s」（%(starts_at)s）已取消，您的报名随之取消。"), sms=True),
