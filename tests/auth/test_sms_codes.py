@@ -200,8 +200,15 @@ def test_the_eleventh_code_of_the_day_is_refused(client, texts, clock):
     assert ask(client, FREE, address="10.0.2.1").status_code == 202
 
 
-@pytest.mark.parametrize("phone", ["+8613912345678", "139 1234 5678", "8613912345678", "1391234567", "abc"])
-def test_a_phone_in_another_format_is_refused_and_not_counted(client, texts, phone):
+@pytest.mark.parametrize("phone", ["+86 139 1234 5678", "139-1234-5678", "００８６１３９１２３４５６７８"])
+def test_a_phone_typed_in_another_format_gets_the_code_and_counts_as_the_same_phone(client, texts, phone):
+    assert ask(client, phone).status_code == 202
+    assert [text["to"] for text in texts()] == [FREE]
+    assert ask(client, FREE, address="10.0.3.1").status_code == 429  # the same phone, within the minute
+
+
+@pytest.mark.parametrize("phone", ["1391234567", "23912345678", "+1 415 555 0100", "abc"])
+def test_what_is_not_a_mainland_mobile_is_refused_and_not_counted(client, texts, phone):
     response = ask(client, phone)
     assert response.status_code == 422 and "phone" in response.json["error"]["fields"]
     assert texts() == []
