@@ -78,7 +78,7 @@ def test_buttons_side_by_side_have_one_height_on_the_account_and_vouchers_pages(
     for path, row in (("/account", "main .actions >> nth=-1"), ("/me/vouchers", "main .voucher-list .actions")):
         page.goto(path)
         heights = button_heights(page, page.locator(row).first)
-        assert len(heights) == 2 and heights[0] == heights[1], f"{path}: buttons of heights {heights}"
+        assert len(heights) >= 2 and len(set(heights)) == 1, f"{path}: buttons of heights {heights}"
 
 
 def test_approve_selected_is_off_until_a_record_is_selected(phone, words, world, make_user):
