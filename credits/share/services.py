@@ -126,52 +126,53 @@ def public_summary(today: date | None = None) -> dict[str, Any]:
 
 
 class _Cached:
-    """The summary kept per process: the page is public and its figures change slowly. Fresh for CACHE_SECONDS;
-    after that the kept figures are still served while one background thread computes new ones, so only a
-    process's very first request waits for the computation (about a second at district scale)."""
+    """The summary kept per process (one per app, in app.extensions): the page is public and its figures change
+    slowly. Fresh for CACHE_SECONDS; after that the kept figures are still served while one background thread
+    computes new ones, so only a process's very first request waits for the computation (about a second at
+    district scale)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._value: dict[str, Any] | None = None
         self._at = 0.0
-        self._key: object = None
         self.refreshing: threading.Thread | None = None
 
-    def get(self, key: object) -> dict[str, Any]:
+    def get(self) -> dict[str, Any]:
         with self._lock:
-            value = self._value if self._key == key else None
+            value = self._value
             if value is not None:
                 stale = time.monotonic() - self._at >= CACHE_SECONDS
                 if stale and (self.refreshing is None or not self.refreshing.is_alive()):
                     self.refreshing = threading.Thread(target=self._refresh, name="public-summary",
-                                                       args=(current_app._get_current_object(), key), daemon=True)
+                                                       args=(current_app._get_current_object(),), daemon=True)
                     self.refreshing.start()
                 return value
         value = public_summary()
-        self._store(key, value)
+        self._store(value)
         return value
 
-    def _refresh(self, app, key: object) -> None:
+    def _refresh(self, app) -> None:
         with app.app_context():
             try:
-                self._store(key, public_summary())
+                self._store(public_summary())
             except Exception:  # noqa: BLE001  (the kept figures stay; the next stale request tries again)
                 log.exception("public summary: refresh failed")
             finally:
                 db.session.remove()
 
-    def _store(self, key: object, value: dict[str, Any]) -> None:
+    def _store(self, value: dict[str, Any]) -> None:
         with self._lock:
-            self._value, self._at, self._key = value, time.monotonic(), key
+            self._value, self._at = value, time.monotonic()
 
     def clear(self) -> None:
         with self._lock:
             self._value, self.refreshing = None, None
 
 
-cached = _Cached()
+def summary_cache() -> _Cached:
+    """This app's cache: two apps in one process (the tests) never share figures."""
+    return current_app.extensions.setdefault("public_summary", _Cached())
 
 
 def cached_summary() -> dict[str, Any]:
-    # Keyed by the database, so two apps in one process (the tests) do not share figures.
-    return cached.get(str(db.engine.url))
+    return summary_cache().get()

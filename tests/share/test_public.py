@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from sqlalchemy import func, or_, select
 
 from credits.extensions import db
@@ -23,13 +22,6 @@ from tests.merchants.helpers import make_staff
 from tests.reports.conftest import town  # noqa: F401  (the fixture)
 
 VOLUNTEER_NAMES = ("李志愿", "王热心", "陈建国")
-
-
-@pytest.fixture(autouse=True)
-def fresh_cache():
-    services.cached.clear()
-    yield
-    services.cached.clear()
 
 
 def _held_by_volunteers_from_entries() -> int:
@@ -91,7 +83,7 @@ def test_only_closed_reviews_are_published_and_their_reviewers_are_not_named(cli
     assert client.get("/api/v1/public/summary").json["reviews"] == []
     reviews.close_review(review, actor=coordinator)
     db.session.commit()
-    services.cached.clear()
+    services.summary_cache().clear()
     published = client.get("/api/v1/public/summary").json["reviews"]
     assert [(row["rank"], row["title"], row["mean_score"]) for row in published[0]["ranking"]] == [
         (1, "健康加油站", 95.0), (2, "变废为宝", 80.0)]
@@ -122,11 +114,11 @@ def test_the_summary_is_cached_for_a_minute(client, town, coordinator, monkeypat
     db.session.commit()
     clock[0] += 59
     assert client.get("/api/v1/public/summary").json["all_time"]["services_given"] == before
-    assert services.cached.refreshing is None
+    assert services.summary_cache().refreshing is None
     clock[0] += 2
     # Stale: the kept figures still answer at once while a background thread computes the new ones.
     assert client.get("/api/v1/public/summary").json["all_time"]["services_given"] == before
-    services.cached.refreshing.join(timeout=30)
+    services.summary_cache().refreshing.join(timeout=30)
     assert client.get("/api/v1/public/summary").json["all_time"]["services_given"] == before + 1
 
 
