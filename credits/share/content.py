@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -10,10 +11,13 @@ from flask import Response, current_app, request, url_for
 from flask_babel import format_datetime
 from flask_babel import gettext as _
 
+from credits.errors import Unavailable
 from credits.merchants.models import Merchant
 from credits.projects.models import Project, ProjectStatus
 from credits.share import posters
 from credits.timeutil import utcnow
+
+log = logging.getLogger(__name__)
 
 # A merchant poster lists this many services; the rest are counted.
 SERVICES_SHOWN = 6
@@ -94,7 +98,11 @@ def checkin_sheet(project: Project) -> posters.Poster:
 
 def poster_response(poster: posters.Poster, filename: str, *, public: bool) -> Response:
     """The poster's PNG, cached on disk by its content; the hash is its ETag, so a phone that has it gets a 304."""
-    font = posters.find_cjk_font(current_app.config.get("POSTER_FONT"))
+    try:
+        font = posters.find_cjk_font(current_app.config.get("POSTER_FONT"))
+    except posters.FontMissing as exc:  # the host's set-up, not the request: a 503 that says so in the log
+        log.error("poster: %s", exc)
+        raise Unavailable() from exc
     cache_dir = Path(current_app.config.get("POSTER_CACHE_DIR") or Path(current_app.instance_path) / "posters")
     data, digest = posters.png(poster, font, cache_dir)
     response = Response(data, mimetype="image/png")

@@ -246,3 +246,11 @@ def test_the_page_and_the_api_count_against_one_poster_limit(app, client, coordi
     for path in ("/api/v1/projects/{}/poster.png", "/projects/{}/poster.png") * 2:
         assert client.get(path.format(project.id)).status_code == 200
     assert client.get(f"/projects/{project.id}/poster.png").status_code == 429
+
+
+def test_a_host_without_a_chinese_font_answers_503_not_500_and_says_why_in_the_log(app, client, coordinator, caplog):
+    project = _published(coordinator)
+    app.config["POSTER_FONT"] = "/nonexistent/font.ttf"
+    response = client.get(f"/api/v1/projects/{project.id}/poster.png")
+    assert response.status_code == 503 and response.json["error"]["code"] == "unavailable"
+    assert "POSTER_FONT /nonexistent/font.ttf is not a file" in caplog.text
