@@ -8,9 +8,10 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, flash, jsonify, redirect, render_template, request, session, url_for
+from flask import Flask, flash, g, jsonify, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_login import AnonymousUserMixin
 from flask_wtf.csrf import CSRFError
 from marshmallow import ValidationError
 from redis.exceptions import RedisError
@@ -256,6 +257,9 @@ def handle_database_error(exc: DBAPIError):
         return error_response(409, InvalidState.code, str(_l("与已有数据冲突，请刷新后重试。")))
     if exc.connection_invalidated or "database is locked" in str(exc.orig) or _is_connection_error(exc):
         log.warning("database unavailable: %s", exc.orig)
+        # The page's header would read the person (roles, 长辈模式, unread messages) from the database that is
+        # away: the 503 page is drawn as for a visitor, from nothing that needs a query.
+        g._login_user = AnonymousUserMixin()
         return error_response(503, Unavailable.code, str(Unavailable.message))
     return handle_unexpected(exc)
 

@@ -105,3 +105,23 @@ def test_with_redis_away_sign_ins_are_answered_and_still_throttled_in_memory(dat
     finally:
         # The limiter is one object for every app of the process: the next test's app starts with live storage.
         limiter._storage_dead = False
+
+
+def test_while_the_database_is_away_a_signed_in_person_gets_the_503_page_not_a_500(app, browser, make_user):
+    """The pages' header reads the person (their roles, 长辈模式, unread messages) from the database: with the
+    database away the error page must still be drawn, from what needs no query."""
+    page = browser(make_user())
+
+    def refuse(*_args, **_kwargs):
+        raise db.engine.dialect.loaded_dbapi.OperationalError("connection refused: the database is away")
+
+    db.engine.dispose()
+    event.listen(db.engine, "do_connect", refuse)
+    try:
+        for path in ("/", "/projects", "/me/claims", "/me/notifications", "/public"):
+            response = page.get(path)
+            assert response.status_code == 503, (path, response.status_code)
+            assert "服务暂时不可用" in response.get_data(as_text=True)
+    finally:
+        event.remove(db.engine, "do_connect", refuse)
+    assert page.get("/me/claims").status_code == 200
