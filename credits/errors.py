@@ -109,7 +109,7 @@ def wants_json() -> bool:
 
 # marshmallow's own messages, in the user's language: each English pattern → a message through Babel.
 _MARSHMALLOW_MESSAGES: list[tuple[re.Pattern, Any]] = [(re.compile(pattern), message) for pattern, message in [
-    (r"^Missing data for required field\.$", lambda: _("必填项。")),
+    (r"^Missing data for required field\.$", lambda: _("请填写此项。")),
     (r"^Field may not be null\.$", lambda: _("不能为空。")),
     (r"^Unknown field\.$", lambda: _("无法识别的字段。")),
     (r"^Invalid (input )?type\.$", lambda: _("输入的类型不正确。")),

@@ -61,9 +61,9 @@ class AuditArgs(PageArgs):
     from_ = LocalDate(data_key="from", load_default=None)
     to = LocalDate(load_default=None)
 
-    @validates_schema
+    @validates_schema(skip_on_field_errors=False)
     def ordered(self, data, **_kwargs):
-        if data["from_"] and data["to"] and data["to"] < data["from_"]:
+        if data.get("from_") and data.get("to") and data["to"] < data["from_"]:
             raise ValidationError(_("结束日期不能早于开始日期。"), "to")
 
 

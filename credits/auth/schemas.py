@@ -35,7 +35,7 @@ class NewPasswordMixin:
 
     password_field = "password"
 
-    @validates_schema
+    @validates_schema(skip_on_field_errors=False)
     def guessable_password(self, data, **_kwargs):
         password = data.get(self.password_field)
         if not password:

@@ -30,7 +30,7 @@ class BulkReviewIn(Schema):
     action = fields.String(required=True, validate=validate.OneOf(["approve", "reject"]))
     reason = Text(load_default="", validate=validate.Length(max=500))
 
-    @validates_schema
+    @validates_schema(skip_on_field_errors=False)
     def reason_for_reject(self, data, **_kwargs):
         if data.get("action") == "reject" and not data.get("reason"):
             raise ValidationError(str(_l("驳回需要填写原因。")), "reason")

@@ -57,7 +57,7 @@ class SettlementIn(Schema):
     from_ = LocalDate(required=True, data_key="from")
     to = LocalDate(required=True)
 
-    @validates_schema
+    @validates_schema(skip_on_field_errors=False)
     def ordered(self, data, **_kwargs):
         # Dates are inclusive, so from == to is one day; to before from is a typo, not "nothing to settle".
         if "from_" in data and "to" in data and data["to"] < data["from_"]:

@@ -25,7 +25,7 @@ class ProjectIn(StripMixin, Schema):
     block_minutes = WholeNumber(allow_none=True, validate=validate.Range(min=1, max=24 * 60))
     coins_per_block = WholeNumber(allow_none=True, validate=validate.Range(min=1, max=1000))
 
-    @validates_schema
+    @validates_schema(skip_on_field_errors=False)  # every refusal at once: the fields' and this one
     def period(self, data, **_kwargs):
         if "starts_at" in data and "ends_at" in data and data["ends_at"] <= data["starts_at"]:
             raise ValidationError(str(_l("结束时间必须晚于开始时间。")), "ends_at")

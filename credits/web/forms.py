@@ -16,7 +16,7 @@ FORM_ERROR_STATUSES = frozenset({401, 409, 422})
 
 def form_payload(schema: Schema) -> dict[str, Any]:
     """The posted form as the schema expects it: lists for List fields, checkboxes as booleans, and blank
-    optional fields left out."""
+    fields left out (a blank required field is then refused as "请填写此项", not by its length)."""
     data: dict[str, Any] = {}
     for field in schema.load_fields.values():
         name = field.data_key or field.name  # the input's name is the key the schema loads, as in the API
@@ -26,7 +26,7 @@ def form_payload(schema: Schema) -> dict[str, Any]:
             data[name] = name in request.form
         elif name in request.form and request.form[name] == "" and field.allow_none:
             data[name] = None
-        elif name in request.form and (request.form[name] != "" or field.required):
+        elif request.form.get(name, "") != "":
             data[name] = request.form[name]
     return data
 

@@ -422,6 +422,20 @@ def test_bad_new_project_input_rerenders_with_422_and_creates_nothing(client, lo
     assert project_count() == 0
 
 
+def test_every_refusal_of_a_project_form_shows_at_once_and_an_empty_field_asks_to_be_filled(client, login,
+                                                                                           coordinator):
+    login(coordinator)
+    response = client.post("/coordinate/projects/new", data={
+        **project_form(title="", capacity="0", starts_at="2030-05-01T10:00", ends_at="2030-05-01T09:00"),
+        "csrf_token": csrf_token(client, "/account")})
+    assert response.status_code == 422
+    page = text(response)
+    # The empty title, the capacity and the period are all named in one answer, not one per try.
+    assert 'id="e-title"' in page and "请填写此项" in page
+    assert 'id="e-capacity"' in page and "结束时间必须晚于开始时间" in page
+    assert project_count() == 0
+
+
 def test_bad_edits_and_publish_times_rerender_with_422_and_change_nothing(client, login, make_user, coordinator,
                                                                           make_project):
     project = make_project(capacity=3)

@@ -124,7 +124,7 @@ def test_language_switch_refuses_to_redirect_off_site(client):
 def test_validation_messages_speak_chinese_by_default_and_english_on_request(client):
     body = {"phone": "1", "password": "gongyi-test-2026", "bogus": 1}
     fields = client.post("/api/v1/auth/register", json=body).json["error"]["fields"]
-    assert fields["bogus"] == ["无法识别的字段。"] and fields["name"] == ["必填项。"]
+    assert fields["bogus"] == ["无法识别的字段。"] and fields["name"] == ["请填写此项。"]
     english = client.post("/api/v1/auth/register", json=body, headers={"Accept-Language": "en"}).json
     assert english["error"]["fields"]["bogus"] == ["Unknown field."]
     assert english["error"]["fields"]["name"] == ["Missing data for required field."]
