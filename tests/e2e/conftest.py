@@ -171,6 +171,7 @@ def check_phone_page(page, name: str = "", *, tabs: int = 6) -> None:
 # What the English pages say where the Chinese ones say the key: the journeys assert the words a person reads.
 EN = {
     "English": "English",
+    "请填写此项。": "Please fill this in.",
     "枚": "coins",
     "%s 枚": "%s coins",
     "登录": "Log in",

@@ -166,3 +166,18 @@ def test_taking_a_voucher_asks_first_and_a_no_spends_nothing(phone, words, world
     assert len(questions) == 1 and "2" in questions[0] and "精洗一次" in questions[0]
     page.reload()
     assert page.locator("[data-balance]").inner_text() == balance
+
+
+def test_back_to_a_form_that_was_refused_opens_it_again_not_err_cache_miss(phone, words, world):
+    phone.expect_status("/coordinate/projects/new")  # the refused form is a 422, on purpose
+    page = phone()
+    sign_in(page, words, world.coordinator)
+    page.goto("/coordinate/projects/new")
+    page.locator('input[name="title"]').fill("")
+    page.locator("main form button[type=submit]").last.click()
+    expect(page.locator("#e-title")).to_have_text(words("请填写此项。"))
+    page.goto("/projects")
+    back = page.go_back()
+    assert back is not None and back.status == 200 and back.request.method == "GET"
+    assert page.url.endswith("/coordinate/projects/new")
+    expect(page.locator('input[name="title"]')).to_be_visible()

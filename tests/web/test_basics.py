@@ -127,7 +127,7 @@ def test_validation_messages_speak_chinese_by_default_and_english_on_request(cli
     assert fields["bogus"] == ["无法识别的字段。"] and fields["name"] == ["请填写此项。"]
     english = client.post("/api/v1/auth/register", json=body, headers={"Accept-Language": "en"}).json
     assert english["error"]["fields"]["bogus"] == ["Unknown field."]
-    assert english["error"]["fields"]["name"] == ["Missing data for required field."]
+    assert english["error"]["fields"]["name"] == ["Please fill this in."]
 
 
 def test_range_and_length_messages_carry_their_bounds(app):

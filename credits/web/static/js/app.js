@@ -101,6 +101,13 @@
     restoreForms();
   }
 
+  // A page that answers a POST (a form shown again with what was refused): make its history entry a plain visit
+  // of the same address, so that coming back to it later opens the page again instead of Chrome's
+  // ERR_CACHE_MISS ("confirm form resubmission": signed-in pages are never stored, so there is no copy to show).
+  if (document.body.hasAttribute("data-post-answer") && window.history.replaceState) {
+    window.history.replaceState(window.history.state, "", window.location.href);
+  }
+
   // Back to a page kept in the browser's memory (bfcache): its forms may be used again.
   window.addEventListener("pageshow", function (event) {
     if (!event.persisted) {
