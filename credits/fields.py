@@ -61,7 +61,9 @@ _PHONE_PUNCTUATION = re.compile(r"[\s\-‐‑‒–—―.()（）]")
 def normalize_phone(text: str) -> str:
     """A phone number as typed or pasted — "+86 139 1234 5678", "0086-139…", "(139)1234-5678", full-width
     digits — in the 11-digit form the accounts are keyed by. Anything else comes back tidied but not a phone."""
-    text = _PHONE_PUNCTUATION.sub("", unicodedata.normalize("NFKC", text))
+    # NFKC again after the spaces go: NFKC turns "´" into a space and a combining accent, which, its space taken
+    # away, composes with the letter before it (hypothesis found "A´"); normalising twice must change nothing.
+    text = unicodedata.normalize("NFKC", _PHONE_PUNCTUATION.sub("", unicodedata.normalize("NFKC", text)))
     for prefix in ("+86", "0086", "86"):
         if text.startswith(prefix) and _PHONE.fullmatch(text[len(prefix):]):
             return text[len(prefix):]
