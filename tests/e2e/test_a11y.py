@@ -129,6 +129,7 @@ def test_large_mode_has_18px_text_48px_targets_more_contrast_and_the_three_volun
     switch_large_mode(page)
     expect(large_switch(page)).to_have_attribute("aria-pressed", "true")
     sign_in(page, words, site.chen)
+    page.wait_for_load_state("load")  # the stylesheet applied: before it, a loaded machine measures 16 px
     tasks = page.locator("nav.quick-nav a")
     expect(tasks).to_have_count(3)
     assert [tasks.nth(i).get_attribute("href") for i in range(3)] == ["/projects", "/me/claims", "/merchants"]
