@@ -17,81 +17,39 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from harness import ROOT, Redis, seed
+
 sys.path.insert(0, str(ROOT))
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/credits_bench"
 
 
-def start_redis(workdir: str) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen([shutil.which("redis-server"), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                               "--appendonly", "no", "--dir", workdir], stdout=subprocess.DEVNULL)
-    import redis
-
-    url = f"redis://127.0.0.1:{port}/0"
-    for _ in range(100):
-        try:
-            redis.Redis.from_url(url).ping()
-            return server, url
-        except redis.exceptions.ConnectionError:
-            time.sleep(0.05)
-    raise SystemExit("redis-server did not start")
-
-
-def seed(projects: int, per_project: int) -> None:
-    from flask_migrate import upgrade
+def seed_claims(app, projects: int, per_project: int) -> None:
+    """harness.seed's projects (starting in 20 hours) and volunteers, then one confirmed claim per volunteer, in
+    bulk: what `remind` finds due."""
     from sqlalchemy import insert, update
 
-    from credits.auth import services as auth
-    from credits.auth.models import Organization, Role, User, UserRole
-    from credits.auth.passwords import hash_password
     from credits.extensions import db
-    from credits.projects import services as project_services
     from credits.projects.models import Claim, Project
     from credits.timeutil import utcnow
 
-    if db.engine.dialect.name == "postgresql":
-        with db.engine.begin() as conn:
-            conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
-    upgrade()
     now = utcnow()
-    org = Organization(name="奉城镇压测志愿服务队", kind="social")
-    db.session.add(org)
-    db.session.flush()
-    coordinator = auth.create_user(phone="13800000000", name="压测协调员", password="gongyi-test-2026",
-                                   roles=[Role.COORDINATOR], organization_id=org.id)
-    password_hash = hash_password("gongyi-test-2026")
-    total = projects * per_project
-    db.session.execute(insert(User), [
-        {"phone": f"139{i:08d}", "name": f"志愿者{i}", "password_hash": password_hash, "volunteer_no": f"FB{i:07d}",
-         "created_at": now, "password_changed_at": now} for i in range(total)])
-    ids = db.session.scalars(db.select(User.id).where(User.phone.like("139%")).order_by(User.id)).all()
-    db.session.execute(insert(UserRole), [{"user_id": uid, "role": "volunteer"} for uid in ids])
-    project_ids = []
-    for p in range(projects):
-        project = project_services.create_project({
-            "title": f"健康加油站{p}", "category": "健康", "location": "奉城镇社区卫生服务中心",
-            "starts_at": now + timedelta(hours=20), "ends_at": now + timedelta(hours=23),
-            "capacity": per_project, "waitlist_capacity": 0}, actor=coordinator)
-        project_services.publish(project, actor=coordinator)
-        project_ids.append(project.id)
-    db.session.flush()
-    db.session.execute(insert(Claim), [
-        {"project_id": project_ids[i // per_project], "volunteer_id": uid, "status": "confirmed",
-         "created_at": now, "confirmed_at": now} for i, uid in enumerate(ids)])
-    db.session.execute(update(Project).values(confirmed_count=per_project))
-    db.session.commit()
+    seeded = seed(app, volunteers=projects * per_project, projects=[
+        {"title": f"健康加油站{p}", "category": "健康", "location": "奉城镇社区卫生服务中心",
+         "starts_at": now + timedelta(hours=20), "ends_at": now + timedelta(hours=23),
+         "capacity": per_project, "waitlist_capacity": 0} for p in range(projects)])
+    with app.app_context():
+        db.session.execute(insert(Claim), [
+            {"project_id": seeded["project_ids"][i // per_project], "volunteer_id": uid, "status": "confirmed",
+             "created_at": now, "confirmed_at": now} for i, uid in enumerate(seeded["volunteer_ids"])])
+        db.session.execute(update(Project).values(confirmed_count=per_project))
+        db.session.commit()
 
 
 def main() -> None:
@@ -102,7 +60,7 @@ def main() -> None:
     args = parser.parse_args()
     workdir = tempfile.mkdtemp(prefix="remind-bench-")
     url = f"sqlite:///{workdir}/bench.sqlite" if args.db == "sqlite" else args.db
-    redis_server, redis_url = start_redis(workdir)
+    redis = Redis(Path(workdir))
     try:
         from rq import Queue
         from sqlalchemy import func, select
@@ -114,13 +72,13 @@ def main() -> None:
         from credits.notifications.reminders import remind
         from credits.notifications.worker import QUEUE_NAME
 
-        app = create_app(Config, {"SQLALCHEMY_DATABASE_URI": url, "REDIS_URL": redis_url,
-                                  "RATELIMIT_STORAGE_URI": redis_url, "SMS_BACKEND": "console",
+        app = create_app(Config, {"SQLALCHEMY_DATABASE_URI": url, "REDIS_URL": redis.url,
+                                  "RATELIMIT_STORAGE_URI": redis.url, "SMS_BACKEND": "console",
                                   "SECRET_KEY": "bench-secret"})
+        started = time.perf_counter()
+        seed_claims(app, args.projects, args.per_project)
+        seconds = time.perf_counter() - started
         with app.app_context():
-            started = time.perf_counter()
-            seed(args.projects, args.per_project)
-            seconds = time.perf_counter() - started
             print(f"seeded {args.projects * args.per_project:,} confirmed claims in {seconds:.1f} s "
                   f"({db.engine.dialect.name})")
             runs = []
@@ -141,8 +99,7 @@ def main() -> None:
             db.session.remove()
             db.engine.dispose()
     finally:
-        redis_server.terminate()
-        redis_server.wait(timeout=10)
+        redis.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
 
