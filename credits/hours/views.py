@@ -35,6 +35,7 @@ from credits.ledger.services import find_user_account, history, wallet_figures
 from credits.pagination import PageArgs, paginate
 from credits.projects.models import Claim, ClaimStatus, Project, ProjectStatus
 from credits.projects.services import get_claim, get_project, my_claims
+from credits.projects.views import CLAIM_STATUS_LABELS
 from credits.timeutil import duration as format_duration
 from credits.timeutil import local_day_range, local_zone, utcnow
 from credits.web.forms import form_view
@@ -55,8 +56,6 @@ SOURCE_LABELS = {"checkin": _l("现场签到"), "manual": _l("补录")}
 TX_KIND_LABELS = {TxKind.ISSUE: _l("发放"), TxKind.CLAWBACK: _l("扣回"), TxKind.HOLD: _l("兑换冻结"),
                   TxKind.RELEASE: _l("退回"), TxKind.REDEEM: _l("兑换"), TxKind.SETTLE: _l("结算"),
                   TxKind.EXPIRE: _l("过期"), TxKind.ADJUST: _l("调整")}
-CLAIM_STATUS_LABELS = {"confirmed": _l("已确认"), "waitlisted": _l("候补中"), "cancelled": _l("已取消"),
-                       "no_show": _l("缺席")}
 # Why a record in a batch was left alone, by the code the service refused it with.
 BATCH_REFUSALS = {"forbidden": _l("%(n)s 条是您本人的记录，需由其他协调员审核"),
                   "invalid_state": _l("%(n)s 条状态已变化（可能已被他人处理）"),
