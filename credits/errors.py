@@ -104,7 +104,9 @@ HTTP_CODES = {400: "validation_error", 401: "unauthorized", 403: "forbidden", 40
 
 
 def wants_json() -> bool:
-    return request.path.startswith("/api/") or request.path == "/healthz"
+    """The API, the health check, and a page's JSON endpoint that says so (`g.answers_json`, set by the view, so
+    an expired CSRF token checked before it still goes back to the page)."""
+    return request.path.startswith("/api/") or request.path == "/healthz" or g.get("answers_json", False)
 
 
 # marshmallow's own messages, in the user's language: each English pattern → a message through Babel.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
-from marshmallow import ValidationError, fields
+from marshmallow import fields
 from sqlalchemy import select
 
 from credits.auth import codes, services
@@ -21,7 +21,7 @@ from credits.auth.throttle import (
     registration_limited,
     remember_device,
 )
-from credits.errors import DomainError, InvalidInput, NotFound, localize
+from credits.errors import NotFound
 from credits.extensions import db, login_manager
 from credits.merchants.services import mask_phone
 from credits.pagination import PageArgs, paginate
@@ -104,20 +104,11 @@ def register():
 def sms_code():
     """The pages' 获取验证码 button (static/js/sms-code.js): the API's POST /auth/sms-code, behind the page's CSRF
     token, with the signed-in user for a change of phone. Answers JSON: 202, or the error envelope."""
-    try:
-        data = SmsCodeIn().load({key: request.form.get(key, "") for key in ("phone", "purpose")})
-        asker = codes.asker(data["purpose"], current_user)
-        count_sms_code(data["phone"])
-        codes.request_code(data["phone"], data["purpose"], actor=asker)
-    except ValidationError as exc:
-        db.session.rollback()
-        return jsonify(error={"code": "validation_error", "message": str(InvalidInput.message),
-                              "fields": localize(exc.messages)}), 422
-    except DomainError as exc:
-        db.session.rollback()
-        headers = {"Retry-After": str(exc.retry_after)} if getattr(exc, "retry_after", None) else {}
-        return jsonify(error={"code": exc.code, "message": str(exc.message), "fields": exc.fields or {}}), \
-            exc.status, headers
+    g.answers_json = True
+    data = SmsCodeIn().load({key: request.form.get(key, "") for key in ("phone", "purpose")})
+    asker = codes.asker(data["purpose"], current_user)
+    count_sms_code(data["phone"])
+    codes.request_code(data["phone"], data["purpose"], actor=asker)
     db.session.commit()
     return jsonify(sent=True), 202
 
