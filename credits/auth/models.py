@@ -71,6 +71,11 @@ class User(UserMixin, db.Model):
     phone_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # SHA-256 of the calendar feed's secret token; NULL: no feed. Only the hash is kept, as for API tokens.
     calendar_token_hash: Mapped[str | None] = mapped_column(String(64), index=True, unique=True)
+    # 党员: reported per organisation in the participation report (SPEC 2.8); set by a roster import or an admin.
+    party_member: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # An account an organisation's roster import created: no password yet, and no sign-in until the person opens
+    # the activation link of their invitation SMS and sets one (SPEC 2.8).
+    pending_activation: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     organization: Mapped[Organization | None] = relationship(foreign_keys=[organization_id])
     requested_organization: Mapped[Organization | None] = relationship(foreign_keys=[requested_organization_id])
