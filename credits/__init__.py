@@ -154,6 +154,8 @@ def register_blueprints(app: Flask) -> None:
     from credits.merchants.views import bp as merchants_bp
     from credits.notifications.api import blp as notifications_api
     from credits.notifications.views import bp as notifications_bp
+    from credits.organizations.api import blp as organizations_api
+    from credits.organizations.views import bp as organizations_bp
     from credits.projects.api import blp as projects_api
     from credits.projects.calendar_views import bp as calendar_bp
     from credits.projects.views import bp as projects_bp
@@ -177,8 +179,9 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(reviews_bp)
     app.register_blueprint(share_bp)
     app.register_blueprint(notifications_bp)
+    app.register_blueprint(organizations_bp)
     for blp in (auth_api, projects_api, hours_api, merchants_api, reports_api, reviews_api, share_api,
-                notifications_api):
+                notifications_api, organizations_api):
         api.register_blueprint(blp, url_prefix="/api/v1")
 
 

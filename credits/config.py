@@ -77,6 +77,9 @@ class Config:
     CLAIM_RATE_LIMIT = "20 per minute"
     CHECKIN_RATE_LIMIT = "10 per minute"
     REDEEM_RATE_LIMIT = "30 per minute"
+    # Activation links of imported members (credits/organizations), per address: the tokens cannot be guessed;
+    # this keeps anyone from trying.
+    ACTIVATION_RATE_LIMIT = "60 per 10 minutes"
     # Posters per address: each new one costs a drawing (about 0.1 s); a storm of requests meets 429s.
     POSTER_RATE_LIMIT = os.environ.get("POSTER_RATE_LIMIT", "30 per minute")
 

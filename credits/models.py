@@ -5,6 +5,7 @@ from credits.hours.models import Certificate, CreditState, ServiceRecord  # noqa
 from credits.ledger.models import Account, Entry, Transaction  # noqa: F401
 from credits.merchants.models import Merchant, Service, ServiceDay, Settlement, Voucher  # noqa: F401
 from credits.notifications.models import Delivery, Notification, SmsSetting  # noqa: F401
+from credits.organizations.models import ActivationToken, MemberInvitation, RosterImport  # noqa: F401
 from credits.projects.models import Claim, Project  # noqa: F401
 from credits.reports.models import LedgerDay, LedgerRollup  # noqa: F401
 from credits.reviews.models import Review, ReviewCandidate, ReviewReviewer, ReviewScore  # noqa: F401

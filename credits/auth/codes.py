@@ -154,6 +154,8 @@ def reset_password(*, phone: str, code: str, password: str) -> User:
     if user is None or not user.is_active_user:
         raise CodeRejected()
     user.phone_verified_at = row.used_at
+    # An imported account not yet activated: the code proves the phone as its activation link would have.
+    user.pending_activation = False
     set_password(user, password, actor=user)  # ends every session and token
     record_event("user.password_reset", user, actor=user)
     return user

@@ -16,7 +16,7 @@ from credits.auth.audit import record_event
 from credits.auth.models import ApiToken, Organization, Role, User, UserRole
 from credits.auth.passwords import check_password, hash_password, needs_rehash
 from credits.database import lock
-from credits.errors import DomainError, Forbidden, InvalidInput, NotFound, Unauthorized
+from credits.errors import DomainError, Forbidden, InvalidInput, InvalidState, NotFound, Unauthorized
 from credits.extensions import db
 from credits.timeutil import utcnow
 
@@ -30,6 +30,29 @@ class PhoneTaken(DomainError):
 
 class InvalidCredentials(Unauthorized):
     message = _l("手机号或密码不正确。")
+
+
+class AccountNotActivated(InvalidCredentials):
+    """An account a roster import created, whose person has not yet set a password through their invitation link.
+    Counted as a failed sign-in; it tells only what registering the phone would (that it is taken), and what to do."""
+
+    code = "not_activated"
+    message = _l("账号未激活，请打开邀请短信中的链接")
+
+
+class NoOrganization(InvalidState):
+    """A coordinator whose account names no organisation, on a page that acts for one."""
+
+    code = "no_organization"
+    message = _l("您的账号还没有所属组织，暂时不能使用此功能。请联系管理员：在“管理 › 组织”中建立您的组织，"
+                 "再在“管理 › 用户”中把您的账号设为该组织的协调员。")
+
+
+def require_own_organization(actor: User) -> Organization:
+    """The coordinator's organisation. Raises NoOrganization."""
+    if actor.organization_id is None:
+        raise NoOrganization()
+    return actor.organization
 
 
 class OrganizationNameTaken(DomainError):
@@ -155,7 +178,10 @@ def authenticate(phone: str, password: str) -> User:
     """The active user with this phone and password. Raises InvalidCredentials, which never says which was
     wrong (and costs the same time either way)."""
     user = db.session.scalars(select(User).where(User.phone == phone)).one_or_none()
-    if not check_password(user.password_hash if user else None, password) or not user or not user.is_active:
+    matches = check_password(user.password_hash if user else None, password)
+    if user is not None and user.pending_activation and user.is_active:
+        raise AccountNotActivated()
+    if not matches or not user or not user.is_active:
         raise InvalidCredentials()
     if needs_rehash(user.password_hash):  # made with parameters since replaced: the password is at hand now
         user.password_hash = hash_password(password)

@@ -45,6 +45,9 @@ KINDS: dict[str, Kind] = {
                            _l("您有 %(coins)s 公益币将于 %(expires_at)s 到期，请及时使用。"), sms=True),
     "redemption": Kind(_l("兑换回执"), _l("兑换成功"),
                        _l("您已在「%(merchant)s」使用「%(service)s」，支付 %(coins)s 公益币。"), sms=False),
+    "organization_invitation": Kind(_l("组织邀请"), _l("邀请您加入组织"),
+                                    _l("「%(organization)s」邀请您成为其成员。请打开“组织邀请”确认或拒绝。"),
+                                    sms=False),
 }
 
 

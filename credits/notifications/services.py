@@ -78,10 +78,16 @@ def notify_many(users: list[User], kind: str, *, link: str | None = None, key: s
 def send_text(phone: str, *, kind: str, text: str, key: str, user: User | None = None) -> Delivery:
     """Queue one SMS with a ready text and no inbox row (verification codes). The text is cleared once the attempt
     is over, sent or failed. Quiet hours do not apply: the person is waiting for it. `key` must be unique."""
-    delivery = Delivery(to=phone, kind=kind, text=text, key=key, user_id=user.id if user else None,
-                        not_before=utcnow())
-    _queue(delivery)
-    return delivery
+    return send_texts([(phone, text, key, user)], kind=kind)[0]
+
+
+def send_texts(messages: list[tuple[str, str, str, User | None]], *, kind: str) -> list[Delivery]:
+    """send_text() for many (phone, text, key, user) at once, in one flush: a roster import's invitations."""
+    now = utcnow()
+    deliveries = [Delivery(to=phone, kind=kind, text=text, key=key, user_id=user.id if user else None,
+                           not_before=now) for phone, text, key, user in messages]
+    _queue(*deliveries)
+    return deliveries
 
 
 def _queue(*deliveries: Delivery) -> None:

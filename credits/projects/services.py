@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from credits.auth.audit import record_event
 from credits.auth.models import Role, User
+from credits.auth.services import require_own_organization
 from credits.database import lock
 from credits.errors import DomainError, Forbidden, InvalidInput, InvalidState, NotFound
 from credits.extensions import db
@@ -155,8 +156,7 @@ def create_project(data: dict[str, Any], *, actor: User) -> Project:
     """A draft project organised by the coordinator's organisation. Raises Forbidden, InvalidState."""
     if not actor.has_role(Role.COORDINATOR):
         raise Forbidden()
-    if actor.organization_id is None:
-        raise InvalidState(_l("请先让管理员为您设置所属组织。"))
+    require_own_organization(actor)
     _check_period(data["starts_at"], data["ends_at"])
     policy = get_policy()
     values = {"waitlist_capacity": data["capacity"], "block_minutes": policy["block_minutes"],

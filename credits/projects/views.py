@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from credits.auth.models import Role
 from credits.auth.permissions import login_required, role_required
+from credits.auth.services import require_own_organization
 from credits.errors import DomainError
 from credits.extensions import db
 from credits.fields import Text
@@ -260,6 +261,8 @@ def desk():
 @bp.route("/coordinate/projects/new", methods=["GET", "POST"])
 @role_required(Role.COORDINATOR)
 def new_project():
+    require_own_organization(current_user)  # what to ask the admin for, rather than a form that cannot be saved
+
     def create(data):
         project = services.create_project(data, actor=current_user)
         db.session.commit()
