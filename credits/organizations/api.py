@@ -13,6 +13,7 @@ from credits.auth.permissions import BEARER, login_required
 from credits.auth.schemas import OrganizationIn, OrganizationOut
 from credits.errors import InvalidInput
 from credits.extensions import db
+from credits.gate import takes_upload
 from credits.organizations import services
 from credits.organizations.parsing import RosterTooLarge
 from credits.organizations.schemas import ConfirmOut, ImportOut
@@ -47,6 +48,7 @@ def create_organization(data):
 @login_required
 @blp.response(201, ImportOut)
 @blp.doc(security=BEARER)
+@takes_upload
 def preview_import(org_id):
     """Upload a roster (multipart `file`: XLSX, or CSV in UTF-8 or GBK; columns 姓名, 手机号, 党员, 备注) and get
     the preview: every row with its problem (`problem`, null when none) or what confirming will do (`action`:
