@@ -210,6 +210,16 @@ def _requester(world: World) -> int:
     return user.id
 
 
+def _import(world: World) -> int:
+    """A preview of a one-row roster, uploaded by the coordinator to their organisation."""
+    from credits.organizations.services import preview_import
+
+    roster = preview_import(world.organization, filename="roster.csv", data="姓名,手机号,党员\n新成员,13922223333,是\n"
+                            .encode(), actor=world.users["coordinator"])
+    db.session.commit()
+    return roster.id
+
+
 # Path parameter name → a builder that creates the object and returns its id.
 PATH_OBJECTS: dict[str, Callable[[World], int]] = {
     "project_id": _project,
@@ -221,6 +231,7 @@ PATH_OBJECTS: dict[str, Callable[[World], int]] = {
     "review_id": _review,
     "org_id": _organization,
     "user_id": _requester,
+    "import_id": _import,
 }
 VOLUNTEERS = ("volunteer", "other_volunteer")
 COORDINATORS = ("coordinator", "other_coordinator")
@@ -249,6 +260,12 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/api/v1/organizations/<org_id>/requests"): Row(only(200, "coordinator", "admin")),
     ("POST", "/api/v1/organizations/<org_id>/requests/<user_id>/confirm"): Row(only(200, "coordinator", "admin")),
     ("POST", "/api/v1/organizations/<org_id>/requests/<user_id>/decline"): Row(only(200, "coordinator", "admin")),
+    # Organisations onboard members (SPEC 2.8). The import takes a multipart file: sent none, its managers get the
+    # 422 that says so, everyone else is refused first. The requester is no pending member: 404 for the managers.
+    ("POST", "/api/v1/organizations"): Row(only(201, "admin"), body={"name": "新建组织", "kind": "social"}),
+    ("POST", "/api/v1/organizations/<org_id>/imports"): Row(only(422, "coordinator", "admin")),
+    ("POST", "/api/v1/organizations/<org_id>/imports/<import_id>/confirm"): Row(only(200, "coordinator", "admin")),
+    ("POST", "/api/v1/organizations/<org_id>/members/<user_id>/invitation"): Row(only(404, "coordinator", "admin")),
     # Projects: anyone reads published ones; only the organiser's coordinators manage them.
     ("GET", "/api/v1/projects"): Row(expect(200)),
     ("POST", "/api/v1/projects"): Row(only(201, "coordinator", "other_coordinator"), body=_new_project),
