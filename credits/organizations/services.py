@@ -212,23 +212,29 @@ def _token_hash(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
+def issue_tokens(users: list[User], *, actor: User) -> list[tuple[str, ActivationToken]]:
+    """A fresh activation token for each user: (the raw token, for the link, once; its row, holding the hash)."""
+    now = utcnow()
+    issued = [(secrets.token_urlsafe(32), user) for user in users]
+    tokens = [ActivationToken(user_id=user.id, token_hash=_token_hash(raw), created_by_id=actor.id, created_at=now,
+                              expires_at=now + ACTIVATION_LIFETIME) for raw, user in issued]
+    db.session.add_all(tokens)
+    db.session.flush()
+    return [(raw, token) for (raw, _user), token in zip(issued, tokens, strict=True)]
+
+
 def _send_activations(users: list[User], organization: Organization, *, actor: User) -> None:
     """A fresh activation link for each user, sent by SMS; only the link's hash is stored."""
     from credits.share.content import public_url
 
     if not users:
         return
-    now = utcnow()
-    raws = [secrets.token_urlsafe(32) for _user in users]
-    tokens = [ActivationToken(user_id=user.id, token_hash=_token_hash(raw), created_by_id=actor.id, created_at=now,
-                              expires_at=now + ACTIVATION_LIFETIME) for user, raw in zip(users, raws, strict=True)]
-    db.session.add_all(tokens)
-    db.session.flush()
+    issued = issue_tokens(users, actor=actor)
     send_texts([(user.phone, _("【公益币】%(org)s邀请您加入公益币志愿服务。请在 7 天内打开链接设置密码、激活账号："
                                "%(link)s", org=organization.name, link=public_url("organizations.activate", token=raw)),
                  f"activation:{token.id}", user)
-                for user, raw, token in zip(users, raws, tokens, strict=True)], kind="activation")
-    for token in tokens:
+                for user, (raw, token) in zip(users, issued, strict=True)], kind="activation")
+    for _raw, token in issued:
         record_event("activation.send", token, actor=actor, details={"user_id": token.user_id})
 
 

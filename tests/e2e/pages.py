@@ -30,6 +30,7 @@ PAGES = [
     Page("merchants.detail", "guest", lambda w: {"merchant_id": w.shop.id}),
     Page("share.public", "guest"),
     Page("auth.password_reset", "guest"),
+    Page("organizations.activate", "guest", lambda w: {"token": w.activation_token}),
 
     Page("web.home", "volunteer"),
     Page("projects.detail", "volunteer", lambda w: {"project_id": w.health.id}),
@@ -48,6 +49,7 @@ PAGES = [
     Page("auth.change_phone", "volunteer"),
     Page("notifications.inbox", "volunteer"),
     Page("notifications.settings", "volunteer"),
+    Page("organizations.invitations", "volunteer"),
 
     Page("merchants.shop", "staff"),
     Page("merchants.redeem_screen", "staff"),
@@ -69,6 +71,9 @@ PAGES = [
       for name in ("projects", "organizations", "merchants", "volunteers", "records")),
     Page("reports.quarter", "coordinator", lambda w: {"year": w.quarter[0], "q": w.quarter[1]}),
     Page("auth.join_requests", "coordinator", lambda w: {"org_id": w.coordinator.organization_id}),
+    Page("organizations.import_page", "coordinator", lambda w: {"org_id": w.coordinator.organization_id}),
+    Page("organizations.import_preview", "coordinator",
+         lambda w: {"org_id": w.coordinator.organization_id, "import_id": w.roster_import}),
 
     Page("admin.users", "admin"),
     Page("admin.user_new", "admin"),
@@ -101,4 +106,6 @@ EXCLUDED = {
     "merchants.voucher_status": "JSON the voucher page polls",
     "merchants.statement_csv": "a CSV download",
     "reviews.ranking_download": "a CSV/XLSX download",
+    "organizations.import_template": "an XLSX download (the empty roster template)",
+    "organizations.my_import": "redirects to the coordinator's organisation's import page",
 }

@@ -11,6 +11,7 @@ import pytest
 from flask import url_for
 from sqlalchemy import select
 
+from credits.auth.models import User
 from credits.extensions import db
 from credits.merchants.models import Voucher
 from credits.projects import services as projects
@@ -60,7 +61,24 @@ def site(world, app):  # noqa: F811  (pytest's fixture by name)
     world.voucher = db.session.scalars(select(Voucher.id).where(Voucher.volunteer_id == world.chen.id)).one()
     world.people = {"volunteer": world.chen, "staff": world.staff, "coordinator": world.coordinator,
                     "admin": world.admin}
+    world.roster_import, world.activation_token = _roster_import(world.coordinator, app)
     return world
+
+
+def _roster_import(coordinator, app) -> tuple[int, str]:
+    """A confirmed roster import of the coordinator's organisation, one row with a problem, and the activation link
+    of the person it created (the link's token is made here: the SMS keeps the real one)."""
+    from credits.organizations.services import confirm_import, issue_tokens, preview_import
+
+    db.session.rollback()
+    with app.test_request_context(method="POST"):
+        roster = preview_import(coordinator.organization, filename="成员名单.csv", actor=coordinator,
+                                data="姓名,手机号,党员\n新成员,13922223333,是\n号码不对,12345,否\n".encode())
+        confirm_import(roster, actor=coordinator)
+        person = db.session.scalars(select(User).where(User.phone == "13922223333")).one()
+        token = issue_tokens([person], actor=coordinator)[0][0]
+        db.session.commit()
+    return roster.id, token
 
 
 @pytest.mark.parametrize("large", [False, True], ids=["standard", "large"])
