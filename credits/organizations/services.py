@@ -20,7 +20,7 @@ from credits.database import lock
 from credits.errors import DomainError, InvalidInput, InvalidState, NotFound
 from credits.extensions import db
 from credits.fields import is_phone, normalize_phone
-from credits.notifications.services import notify, send_texts
+from credits.notifications.services import notify_many, send_texts
 from credits.organizations.models import ActivationToken, MemberInvitation, RosterImport
 from credits.organizations.parsing import read_roster
 from credits.timeutil import utcnow
@@ -188,9 +188,9 @@ def confirm_import(roster: RosterImport, *, actor: User) -> dict[str, int]:
         record_event("user.create", user, actor=actor, details={"roles": [Role.VOLUNTEER.value],
                                                                "import_id": roster.id})
     _send_activations(new_users, organization, actor=actor)
+    notify_many([invitation.user for invitation in invitations], "organization_invitation",
+                link=_invitations_link(), organization=organization.name)
     for invitation in invitations:
-        notify(invitation.user, "organization_invitation", link=_invitations_link(),
-               organization=organization.name)
         record_event("organization.invite", invitation, actor=actor,
                      details={"organization_id": organization.id, "user_id": invitation.user_id})
     result = {"created": len(new_users), "invited": len(invitations), "skipped": skipped}
@@ -234,8 +234,10 @@ def _send_activations(users: list[User], organization: Organization, *, actor: U
                                "%(link)s", org=organization.name, link=public_url("organizations.activate", token=raw)),
                  f"activation:{token.id}", user)
                 for user, (raw, token) in zip(users, issued, strict=True)], kind="activation")
-    for _raw, token in issued:
-        record_event("activation.send", token, actor=actor, details={"user_id": token.user_id})
+    # One event for the batch (a roster of thousands): who was sent a link, and the tokens' ids.
+    record_event("activation.send", organization, actor=actor,
+                 details={"user_ids": [token.user_id for _raw, token in issued],
+                          "token_ids": [token.id for _raw, token in issued]})
 
 
 def resend_invitation(organization: Organization, user_id: int, *, actor: User) -> User:
