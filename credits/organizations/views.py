@@ -66,8 +66,9 @@ def import_template(org_id: int):
     services.organization_for(org_id, actor=current_user)
     workbook = Workbook()
     sheet = workbook.active
-    sheet.title = _("成员名单")
-    sheet.append([HEADERS["name"], HEADERS["phone"], _("党员（是/否）"), _("备注（可选）")])
+    # The headers are the file format the import reads, in Chinese whatever the page's language.
+    sheet.title = "成员名单"
+    sheet.append([HEADERS["name"], HEADERS["phone"], "党员（是/否）", "备注（可选）"])
     for column, width in zip("ABCD", (14, 16, 14, 30), strict=True):
         sheet.column_dimensions[column].width = width
     party = DataValidation(type="list", formula1='"是,否"', allow_blank=True)
