@@ -264,6 +264,7 @@ ROUTES: dict[tuple[str, str], Row] = {
     # 422 that says so, everyone else is refused first. The requester is no pending member: 404 for the managers.
     ("POST", "/api/v1/organizations"): Row(only(201, "admin"), body={"name": "新建组织", "kind": "social"}),
     ("POST", "/api/v1/organizations/<org_id>/imports"): Row(only(422, "coordinator", "admin")),
+    ("GET", "/api/v1/organizations/<org_id>/imports/<import_id>"): Row(only(200, "coordinator", "admin")),
     ("POST", "/api/v1/organizations/<org_id>/imports/<import_id>/confirm"): Row(only(200, "coordinator", "admin")),
     ("POST", "/api/v1/organizations/<org_id>/members/<user_id>/invitation"): Row(only(404, "coordinator", "admin")),
     # Projects: anyone reads published ones; only the organiser's coordinators manage them.

@@ -16,7 +16,7 @@ from credits.extensions import db
 from credits.gate import takes_upload
 from credits.organizations import services
 from credits.organizations.parsing import RosterTooLarge
-from credits.organizations.schemas import ConfirmOut, ImportOut
+from credits.organizations.schemas import ConfirmOut, ImportOut, ImportPageOut, PreviewArgs
 
 blp = Blueprint("organizations_api", __name__, description="Organisations: creation, roster import, activation")
 
@@ -59,6 +59,20 @@ def preview_import(org_id):
     roster = services.preview_import(organization, filename=filename, data=data, actor=current_user)
     db.session.commit()
     return roster
+
+
+@blp.get("/organizations/<int:org_id>/imports/<int:import_id>")
+@login_required
+@blp.arguments(PreviewArgs, location="query")
+@blp.response(200, ImportPageOut)
+@blp.doc(security=BEARER)
+def get_import(args, org_id, import_id):
+    """A stored preview and, once confirmed, its result; the rows a page at a time (`only=problems`: those with a
+    problem)."""
+    organization = services.organization_for(org_id, actor=current_user)
+    roster = services.get_import(organization, import_id, actor=current_user)
+    return {"id": roster.id, "filename": roster.filename, "ok": roster.ok, "problems": roster.problems,
+            "confirmed_at": roster.confirmed_at, "result": roster.result, "rows": services.rows_page(roster, **args)}
 
 
 @blp.post("/organizations/<int:org_id>/imports/<int:import_id>/confirm")

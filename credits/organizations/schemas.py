@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 
 from credits.auth.schemas import PASSWORD
 from credits.fields import Text
 from credits.organizations.services import action_text, problem_text
+from credits.pagination import PageArgs, page_schema
 from credits.timeutil import LocalDateTime
 
 
@@ -39,3 +40,18 @@ class ConfirmOut(Schema):
 
 class ActivateIn(Schema):
     password = Text(required=True, validate=PASSWORD, load_only=True)
+
+
+class PreviewArgs(PageArgs):
+    only = fields.String(load_default="", validate=validate.OneOf(["", "problems"]))
+
+
+class ImportPageOut(Schema):
+    """A stored preview, its rows a page at a time."""
+    id = fields.Integer()
+    filename = fields.String()
+    ok = fields.Integer()
+    problems = fields.Integer()
+    confirmed_at = LocalDateTime(allow_none=True)
+    result = fields.Nested(ConfirmOut, allow_none=True)
+    rows = fields.Nested(page_schema(ImportRowOut))

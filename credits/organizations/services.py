@@ -151,6 +151,13 @@ def get_import(organization: Organization, import_id: int, *, actor: User) -> Ro
     return roster
 
 
+def rows_page(roster: RosterImport, *, page: int, per_page: int, only: str = "") -> dict:
+    """One page of the preview's rows (only those with a problem, with only="problems"), as paginate() gives."""
+    rows = [row for row in roster.rows if row["problem"]] if only else roster.rows
+    start = (page - 1) * per_page
+    return {"items": rows[start:start + per_page], "page": page, "per_page": per_page, "total": len(rows)}
+
+
 def confirm_import(roster: RosterImport, *, actor: User) -> dict[str, int]:
     """Write the good rows in the caller's one transaction: new people as pending accounts with an activation SMS,
     registered people in no organisation invited, members already skipped. Idempotent: confirming again, or

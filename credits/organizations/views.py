@@ -7,8 +7,8 @@ import io
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
+from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_user
-from marshmallow import fields, validate
 
 from credits.auth.audit import record_event
 from credits.auth.permissions import login_required, role_required
@@ -18,15 +18,11 @@ from credits.extensions import db, limiter
 from credits.organizations import services
 from credits.organizations.api import uploaded_roster
 from credits.organizations.parsing import HEADERS, RosterTooLarge
-from credits.organizations.schemas import ActivateIn
+from credits.organizations.schemas import ActivateIn, PreviewArgs
 from credits.pagination import PageArgs, paginate
 from credits.web.forms import form_view
 
 bp = Blueprint("organizations", __name__, template_folder="templates")
-
-
-class PreviewArgs(PageArgs):
-    only = fields.String(load_default="", validate=validate.OneOf(["", "problems"]))
 
 
 @bp.get("/coordinate/roster")
@@ -89,10 +85,7 @@ def import_preview(org_id: int, import_id: int):
     organization = services.organization_for(org_id, actor=current_user)
     roster = services.get_import(organization, import_id, actor=current_user)
     args = PreviewArgs().load(request.args)
-    rows = [row for row in roster.rows if row["problem"]] if args["only"] else roster.rows
-    start = (args["page"] - 1) * args["per_page"]
-    page = {"items": rows[start:start + args["per_page"]], "page": args["page"], "per_page": args["per_page"],
-            "total": len(rows)}
+    page = services.rows_page(roster, **args)
     counts = {action: sum(row.get("action") == action for row in roster.rows) for action in services.ACTIONS}
     return render_template("organizations/preview.html", org=organization, roster=roster, page=page,
                            only=args["only"], counts=counts, problem_text=services.problem_text,
@@ -127,7 +120,7 @@ def activation_limit() -> str:
 
 
 @bp.route("/activate/<token>", methods=["GET", "POST"])
-@limiter.limit(activation_limit, key_func=lambda: request.remote_addr or "-")
+@limiter.limit(activation_limit, key_func=get_remote_address)
 def activate(token: str):
     """The link of an invitation SMS: the person sets their password and is signed in."""
     try:

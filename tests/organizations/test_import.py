@@ -265,3 +265,18 @@ def test_another_organisations_coordinator_can_neither_preview_nor_confirm(uploa
     assert confirm(outsider, org, preview.json["id"]).status_code == 403
     # Their own organisation's URL does not reach this organisation's import either.
     assert confirm(outsider, other_org, preview.json["id"]).status_code == 404
+
+
+def test_a_stored_preview_is_read_back_a_page_at_a_time(client, token_for, upload, confirm, coordinator, org):
+    rows = roster(30)
+    rows[4] = ("坏号码", "123", "否", "")
+    preview = upload(coordinator, org, xlsx(rows)).json
+    url = f"/api/v1/organizations/{org.id}/imports/{preview['id']}"
+    page = client.get(url, query_string={"page": 2, "per_page": 10}, headers=token_for(coordinator)).json
+    assert page["ok"] == 29 and page["problems"] == 1 and page["result"] is None
+    assert page["rows"]["total"] == 30 and [row["row"] for row in page["rows"]["items"]] == list(range(12, 22))
+    problems = client.get(url, query_string={"only": "problems"}, headers=token_for(coordinator)).json
+    assert [row["row"] for row in problems["rows"]["items"]] == [6] and problems["rows"]["total"] == 1
+    confirm(coordinator, org, preview["id"])
+    done = client.get(url, headers=token_for(coordinator)).json
+    assert done["result"] == {"created": 29, "invited": 0, "skipped": 0} and done["confirmed_at"]
