@@ -29,7 +29,7 @@ class RosterImport(db.Model):
     ok: Mapped[int] = mapped_column(default=0)
     problems: Mapped[int] = mapped_column(default=0)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    result: Mapped[dict | None] = mapped_column(JSON)  # {created, invited, skipped} of the last confirm
+    result: Mapped[dict | None] = mapped_column(JSON)  # {created, invited, skipped} of the first confirm
 
     organization: Mapped[Organization] = relationship()
 

@@ -201,8 +201,8 @@ def confirm_import(roster: RosterImport, *, actor: User) -> dict[str, int]:
         record_event("organization.invite", invitation, actor=actor,
                      details={"organization_id": organization.id, "user_id": invitation.user_id})
     result = {"created": len(new_users), "invited": len(invitations), "skipped": skipped}
-    roster.confirmed_at = roster.confirmed_at or utcnow()
-    roster.result = result
+    if roster.confirmed_at is None:  # what the first confirm did; a repeat (a double click) finds nothing to do
+        roster.confirmed_at, roster.result = utcnow(), result
     db.session.flush()
     record_event("roster_import.confirm", roster, actor=actor,
                  details={"organization_id": organization.id, **result})

@@ -216,6 +216,7 @@ def test_confirming_twice_creates_nothing_new(upload, confirm, coordinator, org,
     before, texts = user_count(), len(sms())
     assert confirm(coordinator, org, preview.json["id"]).json == {"created": 0, "invited": 0, "skipped": 3}
     assert user_count() == before and len(sms()) == texts
+    assert db.session.get(RosterImport, preview.json["id"]).result == {"created": 3, "invited": 0, "skipped": 0}
 
 
 def test_re_importing_the_same_file_changes_nothing(upload, confirm, coordinator, org):
