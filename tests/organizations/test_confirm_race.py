@@ -39,3 +39,25 @@ def test_four_confirms_of_one_roster_at_once_create_each_person_once(app, upload
     assert members == N
     assert db.session.scalar(select(func.count()).select_from(ActivationToken)) == N
     assert len([t for t in sms() if t["kind"] == "activation"]) == N
+
+
+def test_one_activation_link_posted_twice_at_once_activates_once(app, upload, coordinator, org, sms):
+    preview = upload(coordinator, org, xlsx(roster(1))).json["id"]
+    with app.test_request_context(method="POST"):
+        services.confirm_import(db.session.get(RosterImport, preview), actor=db.session.get(User, coordinator.id))
+        db.session.commit()
+    token = sms.token(roster(1)[0][1])
+    person_id = db.session.scalar(select(User.id).where(User.phone == roster(1)[0][1]))
+
+    def activate(password: str):
+        def work():
+            with app.test_request_context(method="POST"):
+                return services.activate(token, password=password).id
+
+        return work
+
+    results, _seconds = race(app, [activate("first-password-2026"), activate("second-password-2026")])
+    assert sorted(results, key=str) == sorted([person_id, "invalid_link"], key=str), results
+    db.session.rollback()
+    assert db.session.scalar(select(func.count()).select_from(ActivationToken)
+                             .where(ActivationToken.used_at.is_not(None))) == 1
