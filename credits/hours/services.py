@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 
 from credits.auth.audit import record_event
 from credits.auth.models import Role, User, UserRole
+from credits.auth.services import require_own_organization
 from credits.database import lock
 from credits.errors import DomainError, Forbidden, InvalidInput, InvalidState, NotFound
 from credits.extensions import db
@@ -609,8 +610,9 @@ def _expire_account(account_id: int, cutoff: datetime) -> int:
 
 def review_queue(reviewer: User, *, status: str | None = None, project_id: int | None = None):
     """Records of projects organised by the reviewer's organisation, oldest first."""
-    if not reviewer.has_role(Role.COORDINATOR) or reviewer.organization_id is None:
+    if not reviewer.has_role(Role.COORDINATOR):
         raise Forbidden()
+    require_own_organization(reviewer)
     stmt = (select(ServiceRecord).join(Project, Project.id == ServiceRecord.project_id)
             .where(Project.organization_id == reviewer.organization_id))
     if status:

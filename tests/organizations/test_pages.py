@@ -67,7 +67,7 @@ def test_another_organisations_coordinator_cannot_open_the_import_page(client, l
 
 def test_a_coordinator_without_an_organisation_is_told_what_to_ask_the_admin_for(client, login, make_user):
     login(make_user("coordinator", name="无组织协调员"))
-    for path in ("/coordinate/roster", "/coordinate/projects/new"):
+    for path in ("/coordinate/roster", "/coordinate/projects/new", "/coordinate/hours"):
         response = client.get(path)
         assert response.status_code == 409, path
         text = response.get_data(as_text=True)
