@@ -30,6 +30,8 @@ COLUMNS = {"name": ("姓名", "名字"), "phone": ("手机号", "手机", "联�
            "party_member": ("党员", "是否党员"), "note": ("备注",)}
 REQUIRED = ("name", "phone", "party_member")
 HEADERS = {"name": "姓名", "phone": "手机号", "party_member": "党员", "note": "备注"}
+# The template's header row as pages and errors quote it, in any language: the file's headers are these words.
+HEADER_LINE = "姓名、手机号、党员（是/否）、备注（可选）"
 
 _XLSX_MAGIC = b"PK\x03\x04"
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # the old binary .xls
@@ -155,8 +157,8 @@ def _rows(lines) -> list[RawRow]:
                     positions[column] = index
             missing = [HEADERS[column] for column in REQUIRED if column not in positions]
             if missing:
-                raise RosterRefused(_l("缺少列：%(columns)s。第一行须是表头：姓名、手机号、党员（是/否）、"
-                                       "备注（可选）。", columns="、".join(missing)))
+                raise RosterRefused(_l("缺少列：%(columns)s。第一行须是表头：%(headers)s。",
+                                       columns="、".join(missing), headers=HEADER_LINE))
             continue
         if len(rows) >= MAX_ROWS:
             raise RosterTooLarge()

@@ -22,7 +22,7 @@ from credits.extensions import db
 from credits.fields import is_phone, normalize_phone
 from credits.notifications.services import notify_many, send_texts
 from credits.organizations.models import ActivationToken, MemberInvitation, RosterImport
-from credits.organizations.parsing import read_roster
+from credits.organizations.parsing import HEADERS, read_roster
 from credits.timeutil import utcnow
 
 ACTIVATION_LIFETIME = timedelta(days=7)
@@ -41,7 +41,7 @@ PROBLEMS = {
     "bad_phone": _l("手机号不是 11 位中国大陆手机号"),
     "duplicate": _l("与第 %(row)s 行手机号重复"),
     "other_organization": _l("已是其他组织的成员"),
-    "bad_party_member": _l("“党员”一栏须填“是”或“否”"),
+    "bad_party_member": _l("“%(column)s”一栏须填“是”或“否”"),
     "note_too_long": _l("备注超过 200 字"),
 }
 ACTIONS = {"create": _l("新建账号并发送激活短信"), "invite": _l("已注册，将邀请其加入"),
@@ -61,7 +61,7 @@ def problem_text(row: dict) -> str | None:
     if row.get("problem") is None:
         return None
     message = PROBLEMS[row["problem"]]
-    return str(message) % {"row": row.get("duplicate_of")} if row["problem"] == "duplicate" else str(message)
+    return str(message) % {"row": row.get("duplicate_of"), "column": HEADERS["party_member"]}
 
 
 def action_text(row: dict) -> str | None:

@@ -17,7 +17,7 @@ from credits.errors import InvalidInput, came_from
 from credits.extensions import db, limiter
 from credits.organizations import services
 from credits.organizations.api import uploaded_roster
-from credits.organizations.parsing import HEADERS, RosterTooLarge
+from credits.organizations.parsing import HEADER_LINE, RosterTooLarge
 from credits.organizations.schemas import ActivateIn, PreviewArgs
 from credits.pagination import PageArgs, paginate
 from credits.web.forms import form_view
@@ -49,7 +49,7 @@ def import_page(org_id: int):
             db.session.commit()
             return redirect(url_for(".import_preview", org_id=organization.id, import_id=roster.id))
     return render_template("organizations/import.html", org=organization, errors=errors,
-                           headers=HEADERS), 422 if errors else 200
+                           header_line=HEADER_LINE), 422 if errors else 200
 
 
 @bp.get("/coordinate/organizations/<int:org_id>/import/template.xlsx")
@@ -64,7 +64,7 @@ def import_template(org_id: int):
     sheet = workbook.active
     # The headers are the file format the import reads, in Chinese whatever the page's language.
     sheet.title = "成员名单"
-    sheet.append([HEADERS["name"], HEADERS["phone"], "党员（是/否）", "备注（可选）"])
+    sheet.append(HEADER_LINE.split("、"))
     for column, width in zip("ABCD", (14, 16, 14, 30), strict=True):
         sheet.column_dimensions[column].width = width
     party = DataValidation(type="list", formula1='"是,否"', allow_blank=True)
