@@ -210,6 +210,15 @@ def _requester(world: World) -> int:
     return user.id
 
 
+def _member(world: World) -> int:
+    """A member of the coordinator's organisation (not one of the actors, whom a removal would change)."""
+    from credits.auth.services import create_user
+
+    user = create_user(phone="13911113333", name="成员", password=PASSWORD, organization_id=world.organization.id)
+    db.session.commit()
+    return user.id
+
+
 # Path parameter name → a builder that creates the object and returns its id.
 PATH_OBJECTS: dict[str, Callable[[World], int]] = {
     "project_id": _project,
@@ -221,6 +230,7 @@ PATH_OBJECTS: dict[str, Callable[[World], int]] = {
     "review_id": _review,
     "org_id": _organization,
     "user_id": _requester,
+    "member_id": _member,
 }
 VOLUNTEERS = ("volunteer", "other_volunteer")
 COORDINATORS = ("coordinator", "other_coordinator")
@@ -249,6 +259,9 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/api/v1/organizations/<org_id>/requests"): Row(only(200, "coordinator", "admin")),
     ("POST", "/api/v1/organizations/<org_id>/requests/<user_id>/confirm"): Row(only(200, "coordinator", "admin")),
     ("POST", "/api/v1/organizations/<org_id>/requests/<user_id>/decline"): Row(only(200, "coordinator", "admin")),
+    # Members: the organisation's own coordinators and admins; another organisation's coordinator may not.
+    ("GET", "/api/v1/organizations/<org_id>/members"): Row(only(200, "coordinator", "admin")),
+    ("DELETE", "/api/v1/organizations/<org_id>/members/<member_id>"): Row(only(204, "coordinator", "admin")),
     # Projects: anyone reads published ones; only the organiser's coordinators manage them.
     ("GET", "/api/v1/projects"): Row(expect(200)),
     ("POST", "/api/v1/projects"): Row(only(201, "coordinator", "other_coordinator"), body=_new_project),
@@ -313,6 +326,8 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/api/v1/reports/merchants"): Row(only(200, *COORDINATORS)),
     ("GET", "/api/v1/reports/volunteers"): Row(only(200, *COORDINATORS), query={"format": "xlsx"}),
     ("GET", "/api/v1/reports/records"): Row(only(200, *COORDINATORS), query={"period": "month"}),
+    # Participation: every coordinator (scoped to their organisation unless it is the town's) and admins.
+    ("GET", "/api/v1/reports/participation"): Row(only(200, *COORDINATORS, "admin"), query={"format": "xlsx"}),
     # The annual review: any coordinator opens one and reads them all; the one who opened it (the world's
     # coordinator) and admins manage it; only invited reviewers score (the world's coordinator is invited).
     ("POST", "/api/v1/reviews"): Row(only(201, *COORDINATORS), body={"year": 2026, "title": "年度评审"}),

@@ -7,11 +7,26 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, case, distinct, func, insert, literal, literal_column, or_, select, union_all
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import (
+    Select,
+    and_,
+    case,
+    distinct,
+    func,
+    insert,
+    literal,
+    literal_column,
+    or_,
+    select,
+    true,
+    union_all,
+)
 from sqlalchemy.orm import aliased
 
-from credits.auth.models import Organization, Role, User, UserRole
+from credits.auth.models import Organization, OrgKind, Role, User, UserRole
 from credits.database import lock
+from credits.errors import Forbidden
 from credits.extensions import db
 from credits.hours.models import RecordStatus, ServiceRecord
 from credits.ledger.models import Account, AccountKind, Entry, SystemAccount, Transaction, TxKind
@@ -403,6 +418,65 @@ def records_table(period: Period) -> Select:
     return stmt
 
 
+def participation_table(period: Period) -> Select:
+    """两新组织参与社区活动 (SPEC 2.8): per organisation, its current members (by today's membership, not who
+    belonged during the period) and what they did in the period. Each figure is one GROUP BY over the period's
+    rows, joined to the organisations: members, party members, activated members; members who served (an
+    approved record that started in the period), their approved minutes and the projects they served in; coins
+    earned (issued to their accounts less clawbacks) and coins redeemed (their vouchers the shops redeemed)."""
+    start, end = period.bounds
+    member = User.organization_id.isnot(None)
+    roster = (select(User.organization_id.label("org"), func.count().label("members"),
+                     func.count(case((User.party_member.is_(True), 1))).label("party_members"),
+                     func.count(case((User.pending_activation.is_(False), 1))).label("activated"))
+              .where(member).group_by(User.organization_id).subquery())
+    service = (select(User.organization_id.label("org"),
+                      func.count(distinct(ServiceRecord.volunteer_id)).label("served"),
+                      func.sum(ServiceRecord.minutes).label("minutes"),
+                      func.count(distinct(ServiceRecord.project_id)).label("projects"))
+               .join(User, User.id == ServiceRecord.volunteer_id)
+               .where(_within(ServiceRecord.started_at, start, end), ServiceRecord.status == RecordStatus.APPROVED,
+                      member)
+               .group_by(User.organization_id).subquery())
+    earned = (select(User.organization_id.label("org"), func.sum(Entry.amount).label("coins"))
+              .select_from(Transaction)
+              .join(Entry, Entry.transaction_id == Transaction.id).join(Account, Account.id == Entry.account_id)
+              .join(User, User.id == Account.user_id)
+              .where(_within(Transaction.created_at, start, end),
+                     Transaction.kind.in_((TxKind.ISSUE.value, TxKind.CLAWBACK.value)), member)
+              .group_by(User.organization_id).subquery())
+    redeemed = (select(User.organization_id.label("org"), func.sum(Transaction.amount).label("coins"))
+                .select_from(Transaction)
+                .join(Voucher, and_(Transaction.ref_type == "voucher", Transaction.ref_id == Voucher.id))
+                .join(User, User.id == Voucher.volunteer_id)
+                .where(_within(Transaction.created_at, start, end), Transaction.kind == TxKind.REDEEM, member)
+                .group_by(User.organization_id).subquery())
+    members = func.coalesce(roster.c.members, 0)
+    served = func.coalesce(service.c.served, 0)
+    return (select(
+        Organization.id.label("id"), Organization.name.label("name"), Organization.kind.label("kind"),
+        members.label("members"), func.coalesce(roster.c.party_members, 0).label("party_members"),
+        func.coalesce(roster.c.activated, 0).label("activated"), served.label("served"),
+        _fill_rate(served, members).label("participation_rate"),
+        func.coalesce(service.c.minutes, 0).label("approved_minutes"),
+        func.coalesce(service.c.projects, 0).label("projects"),
+        func.coalesce(earned.c.coins, 0).label("coins_earned"),
+        func.coalesce(redeemed.c.coins, 0).label("coins_redeemed"),
+    ).outerjoin(roster, roster.c.org == Organization.id).outerjoin(service, service.c.org == Organization.id)
+        .outerjoin(earned, earned.c.org == Organization.id).outerjoin(redeemed, redeemed.c.org == Organization.id))
+
+
+def participation_scope(actor: User):
+    """Which organisations' rows `actor` may read: every one for admins and the coordinators of a government
+    organisation (镇党委), their own for other coordinators. Raises Forbidden for a coordinator of none."""
+    if actor.has_role(Role.ADMIN) or (actor.organization is not None
+                                      and actor.organization.kind == OrgKind.GOVERNMENT):
+        return true()
+    if actor.organization_id is None:
+        raise Forbidden(_l("您还没有所属组织，请联系管理员将您加入组织。"))
+    return Organization.id == actor.organization_id
+
+
 TABLES = {
     "projects": TableSpec(projects_table, ("id", "title", "starts_at", "capacity", "confirmed", "fill_rate",
                                            "volunteers", "approved_minutes", "no_shows"), "starts_at"),
@@ -413,6 +487,9 @@ TABLES = {
                                              "coins_redeemed", "vouchers_outstanding"), "coins_redeemed", "desc"),
     "volunteers": TableSpec(volunteers_table, ("id", "volunteer_no", "name", "approved_minutes", "records",
                                                "projects", "lifetime_minutes", "balance"), "volunteer_no"),
+    "participation": TableSpec(participation_table, ("id", "name", "members", "party_members", "activated",
+                                                     "served", "participation_rate", "approved_minutes",
+                                                     "projects", "coins_earned", "coins_redeemed"), "name"),
     "records": TableSpec(records_table, ("id", "started_at", "minutes", "status"), "started_at",
                          rows=lambda period: select(ServiceRecord.id).where(
                              _within(ServiceRecord.started_at, *period.bounds))),

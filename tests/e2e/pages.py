@@ -46,6 +46,7 @@ PAGES = [
     Page("auth.account", "volunteer"),
     Page("auth.password", "volunteer"),
     Page("auth.change_phone", "volunteer"),
+    Page("auth.join_organization", "volunteer"),
     Page("notifications.inbox", "volunteer"),
     Page("notifications.settings", "volunteer"),
 
@@ -69,6 +70,8 @@ PAGES = [
       for name in ("projects", "organizations", "merchants", "volunteers", "records")),
     Page("reports.quarter", "coordinator", lambda w: {"year": w.quarter[0], "q": w.quarter[1]}),
     Page("auth.join_requests", "coordinator", lambda w: {"org_id": w.coordinator.organization_id}),
+    Page("auth.organization_members", "coordinator", lambda w: {"org_id": w.coordinator.organization_id}),
+    Page("reports.participation", "coordinator"),
 
     Page("admin.users", "admin"),
     Page("admin.user_new", "admin"),
