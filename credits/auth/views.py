@@ -219,10 +219,11 @@ def join_organization():
         flash(_("已向%(org)s提交加入申请，该组织协调员确认后您将成为其成员。", org=org.name), "success")
         return redirect(url_for("auth.account"))
 
-    organizations = db.session.scalars(select(Organization).where(
-        Organization.id != current_user.organization_id if current_user.organization_id else True)
-        .order_by(Organization.name)).all()
-    return form_view(JoinIn(), "auth/join_organization.html", ask, organizations=organizations)
+    choices = select(Organization).order_by(Organization.name)
+    if current_user.organization_id is not None:
+        choices = choices.where(Organization.id != current_user.organization_id)
+    return form_view(JoinIn(), "auth/join_organization.html", ask,
+                     organizations=db.session.scalars(choices).all())
 
 
 @bp.get("/coordinate/organizations/<int:org_id>/members")
