@@ -84,11 +84,12 @@ def table_page_or_download(name: str, args: dict[str, Any], where=None) -> dict[
     to the rows the reader may see."""
     period, spec = args["period"], services.TABLES[name]
     stmt = spec.query(period, args.get("sort"), args.get("order"))
+    count = spec.rows(period) if spec.rows else None
     if where is not None:
         stmt = stmt.where(where)
+        count = count.where(where) if count is not None else None
     if args.get("format", "json") == "json":
-        return paginate(stmt, args["page"], args["per_page"], scalars=False,
-                        count=spec.rows(period) if spec.rows else None)
+        return paginate(stmt, args["page"], args["per_page"], scalars=False, count=count)
     keys = list(stmt.selected_columns.keys())  # noqa: SIM118 (a ColumnCollection)
 
     def rows():
