@@ -79,15 +79,12 @@ def export_cell(name: str, key: str, value: Any) -> Any:
     return value
 
 
-def table_page_or_download(name: str, args: dict[str, Any], where=None) -> dict[str, Any] | Response:
-    """One page of a report table, or all of it as a download: the same query either way, narrowed by `where`
-    to the rows the reader may see."""
+def table_page_or_download(name: str, args: dict[str, Any], **options) -> dict[str, Any] | Response:
+    """One page of a report table, or all of it as a download: the same query either way; `options` choose
+    the rows the reader may see (TableSpec.query)."""
     period, spec = args["period"], services.TABLES[name]
-    stmt = spec.query(period, args.get("sort"), args.get("order"))
-    count = spec.rows(period) if spec.rows else None
-    if where is not None:
-        stmt = stmt.where(where)
-        count = count.where(where) if count is not None else None
+    stmt = spec.query(period, args.get("sort"), args.get("order"), **options)
+    count = spec.rows(period, **options) if spec.rows else None
     if args.get("format", "json") == "json":
         return paginate(stmt, args["page"], args["per_page"], scalars=False, count=count)
     keys = list(stmt.selected_columns.keys())  # noqa: SIM118 (a ColumnCollection)
@@ -136,4 +133,4 @@ PARTICIPATION_ARGS = table_args("participation")
     responses={"200": {"description": "One page, or every row as a download", "content": {
         "application/json": {"schema": {"$ref": "#/components/schemas/ParticipationRowPage"}}, **DOWNLOADS}}})
 def report_participation(args):
-    return table_page_or_download("participation", args, services.participation_scope(current_user))
+    return table_page_or_download("participation", args, **services.participation_scope(current_user))

@@ -194,7 +194,7 @@ def participation():
     if errors:
         return render_template("reports/participation.html", errors=errors, values=request.args, page=None,
                                columns=[], **_chooser(None)), 422
-    result = table_page_or_download("participation", args, services.participation_scope(current_user))
+    result = table_page_or_download("participation", args, **services.participation_scope(current_user))
     if isinstance(result, Response):
         return result
     columns = list(TABLES["participation"].build(args["period"]).selected_columns.keys())  # noqa: SIM118
