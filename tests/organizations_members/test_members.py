@@ -132,6 +132,7 @@ def test_the_members_page_lists_members_offers_a_resend_for_the_pending_and_remo
     assert f'action="/organizations/{org.id}/members/{pending.id}/invitation"' in page
     assert page.count("重发激活短信") == 1
     assert "data-confirm" in page
+    assert client.get(f"/coordinate/organizations/{org.id}/members?per_page=0").status_code == 422
     found = client.get(f"/coordinate/organizations/{org.id}/members?q=待激活").get_data(as_text=True)
     assert "王待激活" in found and "李志愿" not in found
 
