@@ -61,6 +61,11 @@ ORGANIZATIONS = [
     ("奉城镇文明实践所志愿服务队", OrgKind.SOCIAL), ("奉城镇环保志愿者联合会", OrgKind.SOCIAL),
 ]
 COORDINATING_ORGS = 15  # the first 15 organisations run projects; everyone's members volunteer
+# Organisations' sizes (SPEC 2.8's participation report): 20 to 2,000 members, spread log-uniformly (many small
+# 两新 branches, a few large ones), until this share of the volunteers belongs to one; the rest belong to none.
+# Past the named organisations, more are made up (奉城两新组织第 N 党支部) until the share is reached.
+MEMBERS_MIN, MEMBERS_MAX, MEMBER_SHARE = 20, 2_000, 0.6
+PARTY_SHARE = (0.1, 0.6)  # each organisation's share of party members is drawn from this range
 
 ACTIVITIES = [  # title, category, location
     ("健康加油站", "健康服务", "奉城镇社区卫生服务中心门口"),
@@ -245,7 +250,10 @@ class _Seeder:
         s = self.scale
         existing = {o.name: o for o in db.session.scalars(select(Organization))}
         self.orgs = []
-        for name, kind in ORGANIZATIONS:
+        sizes = self.organization_sizes()
+        named = ORGANIZATIONS + [(f"奉城两新组织第{i}党支部", (OrgKind.ENTERPRISE, OrgKind.SOCIAL)[i % 2])
+                                 for i in range(1, len(sizes) - len(ORGANIZATIONS) + 1)]
+        for name, kind in named:
             org = existing.get(name) or Organization(name=name, kind=kind, created_at=self.now - timedelta(days=900))
             db.session.add(org)
             self.orgs.append(org)
@@ -277,13 +285,14 @@ class _Seeder:
         start = datetime(self.now.year - 3, 1, 1, tzinfo=UTC)
 
         def user(phone: str, name: str, roles: list[str], org_id: int | None, created: datetime,
-                 merchant_id: int | None = None, volunteer: bool = False) -> int:
+                 merchant_id: int | None = None, volunteer: bool = False, party: bool = False) -> int:
             nonlocal user_id
             uid, user_id = user_id, user_id + 1
             self.out.add(User, {"id": uid, "phone": phone, "name": name, "password_hash": password,
                                 "organization_id": org_id, "volunteer_no": f"FC{uid:07d}" if volunteer else None,
                                 "merchant_id": merchant_id, "active": True, "session_version": 1,
-                                "approved_minutes": 0, "created_at": created, "password_changed_at": created})
+                                "approved_minutes": 0, "created_at": created, "password_changed_at": created,
+                                "party_member": party, "pending_activation": False})
             for role in roles:
                 self.out.add(UserRole, {"user_id": uid, "role": role})
             return uid
@@ -308,13 +317,19 @@ class _Seeder:
         span_before = (self.year_start - start).total_seconds()
         span_during = (self.now - self.year_start).total_seconds() * 0.8
         self.volunteer_user, self.volunteer_account, self.registered = [], [], []
+        membership: list[int | None] = [org.id for org, size in zip(self.orgs, sizes, strict=True)
+                                        for _ in range(size)]
+        membership += [None] * (s.volunteers - len(membership))
+        self.rng.shuffle(membership)
+        party_share = {org.id: self.rng.uniform(*PARTY_SHARE) for org in self.orgs}
         for i, phone in enumerate(phones[COORDINATING_ORGS + len(self.shops):]):
             if i > 0 and self.rng.random() < 0.2:
                 created = self.year_start + timedelta(seconds=self.rng.random() * span_during)
             else:
                 created = start + timedelta(seconds=self.rng.random() * span_before)
-            org = self.orgs[self.rng.randrange(len(self.orgs))]
-            uid = user(phone, self.name(), [Role.VOLUNTEER], org.id, created, volunteer=True)
+            org_id = membership[i]
+            party = org_id is not None and self.rng.random() < party_share[org_id]
+            uid = user(phone, self.name(), [Role.VOLUNTEER], org_id, created, volunteer=True, party=party)
             self.out.add(Account, {"id": account_id, "kind": AccountKind.VOLUNTEER.value, "user_id": uid,
                                    "merchant_id": None, "system_code": None, "balance": 0, "entry_count": 0,
                                    "debt": 0, "created_at": created})
@@ -326,6 +341,21 @@ class _Seeder:
                          for shop in self.shops for svc in shop.services]
         self.out.flush()
         self.progress(f"{s.volunteers} volunteers, {len(self.shops)} shops, {len(self.services)} services")
+
+    def organization_sizes(self) -> list[int]:
+        """How many volunteers each organisation gets: the named ones first, then made-up ones while the share
+        of volunteers in organisations is not reached. A small seeding scales the named ones' sizes down."""
+        wanted = int(self.scale.volunteers * MEMBER_SHARE)
+
+        def size() -> int:
+            return round(MEMBERS_MIN * (MEMBERS_MAX / MEMBERS_MIN) ** self.rng.random())
+
+        sizes = [size() for _ in ORGANIZATIONS]
+        if sum(sizes) > wanted:
+            return [int(n * wanted / sum(sizes)) for n in sizes]
+        while sum(sizes) < wanted:  # the last may pass the share a little, never the number of volunteers
+            sizes.append(min(size(), self.scale.volunteers - sum(sizes)))
+        return sizes
 
     def name(self) -> str:
         given = self.rng.choice(GIVEN) + (self.rng.choice(GIVEN) if self.rng.random() < 0.7 else "")

@@ -218,6 +218,15 @@ def _import(world: World) -> int:
                             .encode(), actor=world.users["coordinator"])
     db.session.commit()
     return roster.id
+def _member(world: World) -> int:
+    """A member of the coordinator's organisation (not one of the actors, whom a removal would change), imported and
+    not yet activated, so that resending their invitation applies too."""
+    from credits.auth.services import create_user
+
+    user = create_user(phone="13911113333", name="成员", password=PASSWORD, organization_id=world.organization.id)
+    user.pending_activation = True
+    db.session.commit()
+    return user.id
 
 
 # Path parameter name → a builder that creates the object and returns its id.
@@ -232,6 +241,7 @@ PATH_OBJECTS: dict[str, Callable[[World], int]] = {
     "org_id": _organization,
     "user_id": _requester,
     "import_id": _import,
+    "member_id": _member,
 }
 VOLUNTEERS = ("volunteer", "other_volunteer")
 COORDINATORS = ("coordinator", "other_coordinator")
@@ -261,12 +271,15 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("POST", "/api/v1/organizations/<org_id>/requests/<user_id>/confirm"): Row(only(200, "coordinator", "admin")),
     ("POST", "/api/v1/organizations/<org_id>/requests/<user_id>/decline"): Row(only(200, "coordinator", "admin")),
     # Organisations onboard members (SPEC 2.8). The import takes a multipart file: sent none, its managers get the
-    # 422 that says so, everyone else is refused first. The requester is no pending member: 404 for the managers.
+    # 422 that says so, everyone else is refused first.
     ("POST", "/api/v1/organizations"): Row(only(201, "admin"), body={"name": "新建组织", "kind": "social"}),
     ("POST", "/api/v1/organizations/<org_id>/imports"): Row(only(422, "coordinator", "admin")),
     ("GET", "/api/v1/organizations/<org_id>/imports/<import_id>"): Row(only(200, "coordinator", "admin")),
     ("POST", "/api/v1/organizations/<org_id>/imports/<import_id>/confirm"): Row(only(200, "coordinator", "admin")),
-    ("POST", "/api/v1/organizations/<org_id>/members/<user_id>/invitation"): Row(only(404, "coordinator", "admin")),
+    ("POST", "/api/v1/organizations/<org_id>/members/<member_id>/invitation"): Row(only(204, "coordinator", "admin")),
+    # Members: the organisation's own coordinators and admins; another organisation's coordinator may not.
+    ("GET", "/api/v1/organizations/<org_id>/members"): Row(only(200, "coordinator", "admin")),
+    ("DELETE", "/api/v1/organizations/<org_id>/members/<member_id>"): Row(only(204, "coordinator", "admin")),
     # Projects: anyone reads published ones; only the organiser's coordinators manage them.
     ("GET", "/api/v1/projects"): Row(expect(200)),
     ("POST", "/api/v1/projects"): Row(only(201, "coordinator", "other_coordinator"), body=_new_project),
@@ -331,6 +344,8 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/api/v1/reports/merchants"): Row(only(200, *COORDINATORS)),
     ("GET", "/api/v1/reports/volunteers"): Row(only(200, *COORDINATORS), query={"format": "xlsx"}),
     ("GET", "/api/v1/reports/records"): Row(only(200, *COORDINATORS), query={"period": "month"}),
+    # Participation: every coordinator (scoped to their organisation unless it is the town's) and admins.
+    ("GET", "/api/v1/reports/participation"): Row(only(200, *COORDINATORS, "admin"), query={"format": "xlsx"}),
     # The annual review: any coordinator opens one and reads them all; the one who opened it (the world's
     # coordinator) and admins manage it; only invited reviewers score (the world's coordinator is invited).
     ("POST", "/api/v1/reviews"): Row(only(201, *COORDINATORS), body={"year": 2026, "title": "年度评审"}),

@@ -92,3 +92,17 @@ def test_seed_scale_refuses_a_database_that_already_has_projects(runner, seeded)
     assert again.exit_code == 2
     assert "refused" in again.output and "12 projects" in again.output
     assert count(Project) == 12
+
+
+def test_seed_scale_spreads_organisations_from_20_to_2000_members_with_party_members(app, seeded):
+    from credits.scale import MEMBER_SHARE, MEMBERS_MAX, MEMBERS_MIN, Scale, _Seeder
+
+    sizes = _Seeder(Scale(volunteers=100_000), echo=print).organization_sizes()
+    assert min(sizes) >= MEMBERS_MIN and max(sizes) <= MEMBERS_MAX
+    assert max(sizes) > 1_000 and sorted(sizes)[len(sizes) // 2] < 500  # a spread: many small, a few large
+    assert 100_000 * MEMBER_SHARE <= sum(sizes) <= 100_000 * MEMBER_SHARE + MEMBERS_MAX
+
+    volunteers = select(UserRole.user_id).where(UserRole.role == Role.VOLUNTEER)
+    in_orgs = count(User, User.id.in_(volunteers), User.organization_id.isnot(None))
+    assert int(300 * MEMBER_SHARE) - 30 <= in_orgs <= int(300 * MEMBER_SHARE)  # 30 named sizes, each rounded down
+    assert 0 < count(User, User.party_member.is_(True)) < in_orgs

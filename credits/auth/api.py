@@ -7,11 +7,13 @@ from flask_login import current_user
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
-from credits.auth import codes, services
+from credits.auth import codes, members, services
 from credits.auth.models import Organization
 from credits.auth.permissions import BEARER, login_required
 from credits.auth.schemas import (
     JoinRequestOut,
+    MemberArgs,
+    MemberOut,
     MeOut,
     OrganizationOut,
     PasswordChangeIn,
@@ -168,3 +170,27 @@ def decline_join_request(org_id, user_id):
     user = services.decline_request(services.get_organization_or_404(org_id), user_id, actor=current_user)
     db.session.commit()
     return user
+
+
+@blp.get("/organizations/<int:org_id>/members")
+@login_required
+@blp.arguments(MemberArgs, location="query")
+@blp.response(200, page_schema(MemberOut))
+@blp.doc(security=BEARER)
+def organization_members(args, org_id):
+    """The organisation's members by name, with hours, projects joined, last activity and activation state (its
+    coordinators and admins); `q` matches part of a name or phone."""
+    org = services.get_organization_or_404(org_id)
+    return paginate(members.members(org, actor=current_user, q=args.get("q")), args["page"], args["per_page"],
+                    scalars=False)
+
+
+@blp.delete("/organizations/<int:org_id>/members/<int:member_id>")
+@login_required
+@blp.response(204)
+@blp.doc(security=BEARER)
+def remove_organization_member(org_id, member_id):
+    """Remove a member from the organisation; their hours, coins and records stay theirs. 404 for someone who
+    is not a member; 403 for removing oneself."""
+    members.remove_member(services.get_organization_or_404(org_id), member_id, actor=current_user)
+    db.session.commit()

@@ -11,6 +11,7 @@ from credits.auth.passwords import password_problem
 from credits.auth.services import star_level
 from credits.fields import Id, Phone, Text
 from credits.merchants.services import mask_phone
+from credits.pagination import PageArgs
 from credits.timeutil import LocalDateTime
 
 PASSWORD = validate.Length(min=8, max=128, error=_l("密码长度须为 8 到 128 个字符。"))
@@ -122,6 +123,30 @@ class JoinRequestOut(Schema):
     name = fields.String()
     phone = fields.Function(lambda user: mask_phone(user.phone))
     requested_at = LocalDateTime(attribute="organization_requested_at")
+    # A member of another organisation asking to move: the coordinators deciding see where from.
+    organization = fields.Nested(OrganizationOut, allow_none=True)
+
+
+class MemberArgs(PageArgs):
+    q = fields.String(validate=validate.Length(max=50), metadata={"description": "part of a name or phone"})
+
+
+class MemberOut(Schema):
+    """A member of an organisation with their participation, for its coordinators."""
+    id = fields.Integer()
+    name = fields.String()
+    phone = fields.String()
+    party_member = fields.Boolean()
+    volunteer_no = fields.String(allow_none=True)
+    approved_minutes = fields.Integer(metadata={"description": "lifetime approved service"})
+    projects = fields.Integer(metadata={"description": "projects joined (claims not cancelled)"})
+    last_activity_at = LocalDateTime(allow_none=True, metadata={"description": "latest claim or service record"})
+    pending_activation = fields.Boolean(metadata={"description": "imported, has not yet set a password"})
+
+
+class JoinIn(Schema):
+    """A signed-in person asks to join an organisation (or to move to it from their own)."""
+    organization_id = Id(required=True)
 
 
 class TokenOut(Schema):

@@ -127,7 +127,8 @@ def require_member_manager(organization: Organization, *, actor: User) -> None:
 def pending_requests(organization: Organization, *, actor: User) -> Select:
     """The users waiting to join `organization`, oldest request first. Raises Forbidden."""
     require_member_manager(organization, actor=actor)
-    return (select(User).where(User.requested_organization_id == organization.id)
+    return (select(User).options(joinedload(User.organization))
+            .where(User.requested_organization_id == organization.id)
             .order_by(User.organization_requested_at, User.id))
 
 
@@ -147,7 +148,9 @@ def _clear_request(user: User) -> None:
 
 
 def confirm_request(organization: Organization, user_id: int, *, actor: User) -> User:
-    """The requester becomes a member of `organization` (leaving any other). Raises Forbidden, NotFound."""
+    """The requester becomes a member of `organization`, leaving any other: a member of one organisation moves
+    to another by asking to join it (their consent) and its coordinators confirming (the new organisation's).
+    Raises Forbidden, NotFound."""
     user = _pending_requester(organization, user_id, actor=actor)
     previous = user.organization_id
     user.organization = organization
@@ -155,6 +158,10 @@ def confirm_request(organization: Organization, user_id: int, *, actor: User) ->
     db.session.flush()
     record_event("user.organization_confirm", user, actor=actor,
                  details={"organization_id": organization.id, "previous_organization_id": previous})
+    if previous is not None and previous != organization.id:
+        # A move: the person asked, the new organisation's coordinator confirmed (SPEC 2.8's two consents).
+        record_event("user.organization_move", user, actor=actor,
+                     details={"from": previous, "to": organization.id})
     return user
 
 

@@ -8,11 +8,20 @@ from flask_login import current_user, login_user, logout_user
 from marshmallow import fields
 from sqlalchemy import select
 
-from credits.auth import codes, services
+from credits.auth import codes, members, services
 from credits.auth.audit import record_event
 from credits.auth.models import Organization, Role
 from credits.auth.permissions import login_required
-from credits.auth.schemas import PasswordChangeIn, PasswordResetIn, PhoneChangeIn, RegisterIn, SmsCodeIn, TokenIn
+from credits.auth.schemas import (
+    JoinIn,
+    MemberArgs,
+    PasswordChangeIn,
+    PasswordResetIn,
+    PhoneChangeIn,
+    RegisterIn,
+    SmsCodeIn,
+    TokenIn,
+)
 from credits.auth.sessions import idle_limit
 from credits.auth.throttle import (
     count_sms_code,
@@ -21,7 +30,7 @@ from credits.auth.throttle import (
     registration_limited,
     remember_device,
 )
-from credits.errors import NotFound
+from credits.errors import Forbidden, NotFound
 from credits.extensions import db, login_manager
 from credits.merchants.services import mask_phone
 from credits.pagination import PageArgs, paginate
@@ -197,4 +206,54 @@ def decide_join_request(org_id: int, user_id: int, action: str):
         flash(_("已确认 %(name)s 加入本组织。", name=user.name), "success")
     else:
         flash(_("已拒绝 %(name)s 的加入申请。", name=user.name), "success")
+    return redirect(target)
+
+
+@bp.route("/account/organization", methods=["GET", "POST"])
+@login_required
+def join_organization():
+    """Ask to join an organisation, or to move to another: its coordinators confirm (SPEC 2.8)."""
+    def ask(data):
+        org = members.ask_to_join(current_user, data["organization_id"])
+        db.session.commit()
+        flash(_("已向%(org)s提交加入申请，该组织协调员确认后您将成为其成员。", org=org.name), "success")
+        return redirect(url_for("auth.account"))
+
+    choices = select(Organization).order_by(Organization.name)
+    if current_user.organization_id is not None:
+        choices = choices.where(Organization.id != current_user.organization_id)
+    return form_view(JoinIn(), "auth/join_organization.html", ask,
+                     organizations=db.session.scalars(choices).all())
+
+
+@bp.get("/coordinate/organizations/<int:org_id>/members")
+@login_required
+def organization_members(org_id: int):
+    """The organisation's members with their participation, searchable by name or phone (its coordinators)."""
+    org = services.get_organization_or_404(org_id)
+    args = MemberArgs().load({key: value for key, value in request.args.items() if value != ""})
+    page = paginate(members.members(org, actor=current_user, q=args.get("q")), args["page"], args["per_page"],
+                    scalars=False)
+    return render_template("auth/members.html", org=org, page=page, q=args.get("q", ""))
+
+
+@bp.post("/coordinate/organizations/<int:org_id>/members/<int:member_id>/remove")
+@login_required
+def remove_member(org_id: int, member_id: int):
+    org = services.get_organization_or_404(org_id)
+    target = url_for(".organization_members", org_id=org.id)
+    try:
+        user = members.remove_member(org, member_id, actor=current_user)
+    except NotFound:  # another coordinator removed them, or they moved, first
+        db.session.rollback()
+        flash(_("该用户已不是本组织成员。"), "info")
+        return redirect(target)
+    except Forbidden as exc:
+        if not services.can_manage_members(current_user, org):
+            raise
+        db.session.rollback()
+        flash(str(exc.message), "error")
+        return redirect(target)
+    db.session.commit()
+    flash(_("已将 %(name)s 移出本组织，其服务时长和公益币不受影响。", name=user.name), "success")
     return redirect(target)

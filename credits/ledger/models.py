@@ -106,10 +106,12 @@ class Entry(db.Model):
         CheckConstraint("amount <> 0", name="amount_not_zero"),
         CheckConstraint("seq >= 1", name="seq"),
         UniqueConstraint("account_id", "seq"),
+        # Also the transaction's entries: the participation report sums them per account from the index alone.
+        Index("ix_ledger_entries_transaction_account_amount", "transaction_id", "account_id", "amount"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    transaction_id: Mapped[int] = mapped_column(ForeignKey("ledger_transactions.id"), index=True)
+    transaction_id: Mapped[int] = mapped_column(ForeignKey("ledger_transactions.id"))
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
     amount: Mapped[int] = mapped_column(Coins)
     balance_after: Mapped[int] = mapped_column(Coins)

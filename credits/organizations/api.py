@@ -89,12 +89,12 @@ def confirm_import(org_id, import_id):
     return result
 
 
-@blp.post("/organizations/<int:org_id>/members/<int:user_id>/invitation")
+@blp.post("/organizations/<int:org_id>/members/<int:member_id>/invitation")
 @login_required
 @blp.response(204)
 @blp.doc(security=BEARER)
-def resend_invitation(org_id, user_id):
+def resend_invitation(org_id, member_id):
     """Send a member who has not activated a new activation SMS; their earlier links stop working."""
     organization = services.organization_for(org_id, actor=current_user)
-    services.resend_invitation(organization, user_id, actor=current_user)
+    services.resend_invitation(organization, member_id, actor=current_user)
     db.session.commit()

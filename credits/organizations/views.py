@@ -104,12 +104,12 @@ def confirm_import(org_id: int, import_id: int):
     return redirect(url_for(".import_preview", org_id=organization.id, import_id=import_id))
 
 
-@bp.post("/organizations/<int:org_id>/members/<int:user_id>/invitation")
+@bp.post("/organizations/<int:org_id>/members/<int:member_id>/invitation")
 @login_required
-def resend_invitation(org_id: int, user_id: int):
+def resend_invitation(org_id: int, member_id: int):
     """Resend a pending member's activation SMS (the members page's button); earlier links stop working."""
     organization = services.organization_for(org_id, actor=current_user)
-    user = services.resend_invitation(organization, user_id, actor=current_user)
+    user = services.resend_invitation(organization, member_id, actor=current_user)
     db.session.commit()
     flash(_("已重新发送激活短信给 %(name)s，之前的链接已失效。", name=user.name), "success")
     return redirect(came_from())

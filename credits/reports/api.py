@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Response
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 from flask_smorest import Blueprint
 
 from credits.auth.models import Role
@@ -17,7 +18,7 @@ from credits.pagination import page_schema, paginate
 from credits.projects.views import PHASE_LABELS, PROJECT_STATUS_LABELS
 from credits.reports import services
 from credits.reports.exports import Hours, Percent, export_response
-from credits.reports.schemas import ROWS, PeriodArgs, SummaryOut, table_args
+from credits.reports.schemas import ROWS, ParticipationRowOut, PeriodArgs, SummaryOut, table_args
 from credits.web.views import ORG_KIND_LABELS
 
 blp = Blueprint("reports_api", __name__, description="Figures, tables and exports for coordinators")
@@ -44,18 +45,20 @@ COLUMN_LABELS = {
     "vouchers_redeemed": _l("核销券数"), "coins_redeemed": _l("核销公益币"), "vouchers_outstanding": _l("未使用券数"),
     "volunteer_no": _l("志愿者编号"), "volunteer": _l("志愿者"), "project": _l("项目"), "records": _l("记录数"),
     "lifetime_minutes": _l("累计分钟"), "balance": _l("余额"), "minutes": _l("分钟"), "source": _l("来源"),
-    "reviewed_at": _l("审核时间"),
+    "reviewed_at": _l("审核时间"), "party_members": _l("党员"), "activated": _l("已激活"),
+    "served": _l("参与服务人数"), "participation_rate": _l("参与率"), "coins_earned": _l("获得公益币"),
 }
 
 # Which codes a column holds, and the labels the other pages already give them (in the reader's language).
 CODE_LABELS = {("projects", "status"): {**PROJECT_STATUS_LABELS, "ended": PHASE_LABELS["ended"]},
-               ("organizations", "kind"): ORG_KIND_LABELS,
+               ("organizations", "kind"): ORG_KIND_LABELS, ("participation", "kind"): ORG_KIND_LABELS,
                ("merchants", "category"): CATEGORY_LABELS, ("records", "status"): RECORD_STATUS_LABELS,
                ("records", "source"): SOURCE_LABELS}
 # Minutes are stored; pages and downloads speak hours.
 HOUR_COLUMNS = {"approved_minutes": _l("已核定时长（小时）"), "lifetime_minutes": _l("累计时长（小时）"),
                 "minutes": _l("时长（小时）")}
 DATETIME_COLUMNS = frozenset({"starts_at", "started_at", "ended_at", "reviewed_at"})
+RATE_COLUMNS = frozenset({"fill_rate", "participation_rate"})
 
 
 def column_label(key: str) -> str:
@@ -68,7 +71,7 @@ def export_cell(name: str, key: str, value: Any) -> Any:
         return None
     if key in HOUR_COLUMNS:
         return Hours(value)
-    if key == "fill_rate":
+    if key in RATE_COLUMNS:
         return Percent(value)
     labels = CODE_LABELS.get((name, key))
     if labels is not None:
@@ -76,13 +79,14 @@ def export_cell(name: str, key: str, value: Any) -> Any:
     return value
 
 
-def table_page_or_download(name: str, args: dict[str, Any]) -> dict[str, Any] | Response:
-    """One page of a report table, or all of it as a download: the same query either way."""
+def table_page_or_download(name: str, args: dict[str, Any], **options) -> dict[str, Any] | Response:
+    """One page of a report table, or all of it as a download: the same query either way; `options` choose
+    the rows the reader may see (TableSpec.query)."""
     period, spec = args["period"], services.TABLES[name]
-    stmt = spec.query(period, args.get("sort"), args.get("order"))
+    stmt = spec.query(period, args.get("sort"), args.get("order"), **options)
+    count = spec.rows(period, **options) if spec.rows else None
     if args.get("format", "json") == "json":
-        return paginate(stmt, args["page"], args["per_page"], scalars=False,
-                        count=spec.rows(period) if spec.rows else None)
+        return paginate(stmt, args["page"], args["per_page"], scalars=False, count=count)
     keys = list(stmt.selected_columns.keys())  # noqa: SIM118 (a ColumnCollection)
 
     def rows():
@@ -111,3 +115,22 @@ def _register_table(name: str) -> None:
 
 for _name in ROWS:
     _register_table(_name)
+
+
+PARTICIPATION_ARGS = table_args("participation")
+
+
+@blp.get("/reports/participation")
+@role_required(Role.COORDINATOR, Role.ADMIN)
+@blp.arguments(PARTICIPATION_ARGS, location="query")
+@blp.response(200, page_schema(ParticipationRowOut))
+@blp.doc(security=BEARER, description=(
+    "两新组织参与社区活动 (SPEC 2.8), per organisation for the period: current members (membership today), party "
+    "members, activated members, members who served (approved hours in the period), participation rate "
+    "(served / members), approved minutes, projects served in, coins earned (issued less clawed back) and coins "
+    "redeemed by its members. Coordinators of a government organisation and admins see every organisation, "
+    "other coordinators their own. `format=csv|xlsx` downloads every row."),
+    responses={"200": {"description": "One page, or every row as a download", "content": {
+        "application/json": {"schema": {"$ref": "#/components/schemas/ParticipationRowPage"}}, **DOWNLOADS}}})
+def report_participation(args):
+    return table_page_or_download("participation", args, **services.participation_scope(current_user))

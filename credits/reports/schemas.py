@@ -186,5 +186,20 @@ class RecordRowOut(Schema):
     reviewed_at = LocalDateTime(allow_none=True)
 
 
+class ParticipationRowOut(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    kind = fields.String()
+    members = fields.Integer(metadata={"description": "current members, whatever the period"})
+    party_members = fields.Integer()
+    activated = fields.Integer(metadata={"description": "members who are not pending activation"})
+    served = fields.Integer(metadata={"description": "members with approved service that started in the period"})
+    participation_rate = fields.Float(metadata={"description": "served / members, 0 to 1"})
+    approved_minutes = fields.Integer()
+    projects = fields.Integer(metadata={"description": "projects the members served in"})
+    coins_earned = fields.Integer(metadata={"description": "issued to the members less clawed back"})
+    coins_redeemed = fields.Integer(metadata={"description": "the members' vouchers redeemed in the period"})
+
+
 ROWS = {"projects": ProjectRowOut, "organizations": OrganizationRowOut, "merchants": MerchantRowOut,
         "volunteers": VolunteerRowOut, "records": RecordRowOut}

@@ -7,11 +7,26 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, case, distinct, func, insert, literal, literal_column, or_, select, union_all
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import (
+    Select,
+    and_,
+    case,
+    distinct,
+    func,
+    insert,
+    literal,
+    literal_column,
+    or_,
+    select,
+    true,
+    union_all,
+)
 from sqlalchemy.orm import aliased
 
-from credits.auth.models import Organization, Role, User, UserRole
+from credits.auth.models import Organization, OrgKind, Role, User, UserRole
 from credits.database import lock
+from credits.errors import Forbidden
 from credits.extensions import db
 from credits.hours.models import RecordStatus, ServiceRecord
 from credits.ledger.models import Account, AccountKind, Entry, SystemAccount, Transaction, TxKind
@@ -272,19 +287,20 @@ def _rate(part, whole) -> float:
 class TableSpec:
     """A report table: the query of its rows (one labelled column per field) and the columns it sorts by."""
 
-    build: Callable[[Period], Select]
+    build: Callable[..., Select]  # (period, **options)
     sortable: tuple[str, ...]
     default_sort: str
     default_order: str = "asc"
     # The rows without their joins, where joins along non-null foreign keys cannot change the count.
-    rows: Callable[[Period], Select] | None = None
+    rows: Callable[..., Select] | None = None
 
-    def query(self, period: Period, sort: str | None = None, order: str | None = None) -> Select:
-        """Sorted by an allowed column (ValueError otherwise), ties broken by id so pages never overlap."""
+    def query(self, period: Period, sort: str | None = None, order: str | None = None, **options) -> Select:
+        """Sorted by an allowed column (ValueError otherwise), ties broken by id so pages never overlap; `options`
+        go to `build` (the participation table's organisation)."""
         sort = sort or self.default_sort
         if sort not in self.sortable:
             raise ValueError(sort)
-        stmt = self.build(period)
+        stmt = self.build(period, **options)
         column = stmt.selected_columns[sort]
         key = column.desc() if (order or self.default_order) == "desc" else column.asc()
         return stmt.order_by(key, stmt.selected_columns["id"].asc())
@@ -403,6 +419,90 @@ def records_table(period: Period) -> Select:
     return stmt
 
 
+def participation_table(period: Period, only: int | None = None) -> Select:
+    """两新组织参与社区活动 (SPEC 2.8): per organisation, its current members (by today's membership, not who
+    belonged during the period) and what they did in the period: members, party members, activated members;
+    members who served (an approved record that started in the period), their approved minutes and the projects
+    they served in; coins earned (issued to their accounts less clawbacks) and coins redeemed (the ledger's
+    redemptions of their vouchers). Each figure is a GROUP BY: the period's rows summed per person first (a hash
+    aggregate over the covering indexes), and only those sums joined to users and summed per organisation —
+    joining every ledger entry to its account and user cost 2-3 times as much. `only`: one organisation's row,
+    its filter written into every per-person sum (the planner cannot push it through them)."""
+    start, end = period.bounds
+    member = User.organization_id.isnot(None) if only is None else User.organization_id == only
+
+    def mine(person):
+        return true() if only is None else person.in_(select(User.id).where(member))
+
+    def by_organization(per_person, person, *sums):
+        """Per-person sums (`person` a user id) summed per organisation of the person."""
+        return (select(User.organization_id.label("org"), *sums).join(per_person, person == User.id)
+                .where(member).group_by(User.organization_id).subquery())
+
+    roster = (select(User.organization_id.label("org"), func.count().label("members"),
+                     func.count(case((User.party_member.is_(True), 1))).label("party_members"),
+                     func.count(case((User.pending_activation.is_(False), 1))).label("activated"))
+              .where(member).group_by(User.organization_id).subquery())
+    approved = (_within(ServiceRecord.started_at, start, end), ServiceRecord.status == RecordStatus.APPROVED)
+    served_minutes = (select(ServiceRecord.volunteer_id.label("person"), func.sum(ServiceRecord.minutes).label("n"))
+                      .where(*approved, mine(ServiceRecord.volunteer_id)).group_by(ServiceRecord.volunteer_id)
+                      .subquery())
+    service = by_organization(served_minutes, served_minutes.c.person, func.count().label("served"),
+                              func.sum(served_minutes.c.n).label("minutes"))
+    # Distinct (organisation, project) pairs by a GROUP BY: count(DISTINCT) would sort every record instead.
+    pairs = (select(User.organization_id.label("org"), ServiceRecord.project_id)
+             .join(User, User.id == ServiceRecord.volunteer_id).where(*approved, member)
+             .group_by(User.organization_id, ServiceRecord.project_id).subquery())
+    projects = select(pairs.c.org, func.count().label("projects")).group_by(pairs.c.org).subquery()
+    # An issue or a clawback moves coins between the issuance account and one volunteer's: leaving the issuance
+    # side out halves the entries to sum.
+    issuance = select(Account.id).where(Account.system_code == SystemAccount.ISSUANCE).scalar_subquery()
+    per_account = (select(Entry.account_id.label("account"), func.sum(Entry.amount).label("n"))
+                   .join(Transaction, Transaction.id == Entry.transaction_id)
+                   .where(_within(Transaction.created_at, start, end), Entry.account_id != issuance,
+                          Transaction.kind.in_((TxKind.ISSUE.value, TxKind.CLAWBACK.value)),
+                          true() if only is None else Entry.account_id.in_(
+                              select(Account.id).join(User, User.id == Account.user_id).where(member)))
+                   .group_by(Entry.account_id).subquery())
+    per_volunteer = (select(Account.user_id.label("person"), per_account.c.n)
+                     .join(per_account, per_account.c.account == Account.id)
+                     .where(Account.kind == AccountKind.VOLUNTEER).subquery())
+    earned = by_organization(per_volunteer, per_volunteer.c.person, func.sum(per_volunteer.c.n).label("coins"))
+    spent = (select(Voucher.volunteer_id.label("person"), func.sum(Transaction.amount).label("n"))
+             .join(Voucher, and_(Transaction.ref_type == "voucher", Transaction.ref_id == Voucher.id))
+             .where(_within(Transaction.created_at, start, end), Transaction.kind == TxKind.REDEEM,
+                    mine(Voucher.volunteer_id))
+             .group_by(Voucher.volunteer_id).subquery())
+    redeemed = by_organization(spent, spent.c.person, func.sum(spent.c.n).label("coins"))
+    members = func.coalesce(roster.c.members, 0)
+    served = func.coalesce(service.c.served, 0)
+    return (select(
+        Organization.id.label("id"), Organization.name.label("name"), Organization.kind.label("kind"),
+        members.label("members"), func.coalesce(roster.c.party_members, 0).label("party_members"),
+        func.coalesce(roster.c.activated, 0).label("activated"), served.label("served"),
+        _fill_rate(served, members).label("participation_rate"),
+        func.coalesce(service.c.minutes, 0).label("approved_minutes"),
+        func.coalesce(projects.c.projects, 0).label("projects"),
+        func.coalesce(earned.c.coins, 0).label("coins_earned"),
+        func.coalesce(redeemed.c.coins, 0).label("coins_redeemed"),
+    ).outerjoin(roster, roster.c.org == Organization.id).outerjoin(service, service.c.org == Organization.id)
+        .outerjoin(projects, projects.c.org == Organization.id)
+        .outerjoin(earned, earned.c.org == Organization.id).outerjoin(redeemed, redeemed.c.org == Organization.id)
+        .where(true() if only is None else Organization.id == only))
+
+
+def participation_scope(actor: User) -> dict[str, int | None]:
+    """The participation table's options for `actor`: every organisation for admins and the coordinators of a
+    government organisation (镇党委), only their own for other coordinators. Raises Forbidden for a coordinator
+    of none."""
+    if actor.has_role(Role.ADMIN) or (actor.organization is not None
+                                      and actor.organization.kind == OrgKind.GOVERNMENT):
+        return {"only": None}
+    if actor.organization_id is None:
+        raise Forbidden(_l("您还没有所属组织，请联系管理员将您加入组织。"))
+    return {"only": actor.organization_id}
+
+
 TABLES = {
     "projects": TableSpec(projects_table, ("id", "title", "starts_at", "capacity", "confirmed", "fill_rate",
                                            "volunteers", "approved_minutes", "no_shows"), "starts_at"),
@@ -413,6 +513,11 @@ TABLES = {
                                              "coins_redeemed", "vouchers_outstanding"), "coins_redeemed", "desc"),
     "volunteers": TableSpec(volunteers_table, ("id", "volunteer_no", "name", "approved_minutes", "records",
                                                "projects", "lifetime_minutes", "balance"), "volunteer_no"),
+    "participation": TableSpec(participation_table, ("id", "name", "members", "party_members", "activated",
+                                                     "served", "participation_rate", "approved_minutes",
+                                                     "projects", "coins_earned", "coins_redeemed"), "name",
+                               rows=lambda period, only=None: select(Organization.id).where(
+                                   true() if only is None else Organization.id == only)),
     "records": TableSpec(records_table, ("id", "started_at", "minutes", "status"), "started_at",
                          rows=lambda period: select(ServiceRecord.id).where(
                              _within(ServiceRecord.started_at, *period.bounds))),

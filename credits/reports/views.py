@@ -12,6 +12,7 @@ from typing import Any
 from flask import Blueprint, Response, render_template, request
 from flask_babel import format_datetime
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 from marshmallow import EXCLUDE, Schema, ValidationError
 
 from credits.auth.models import Role
@@ -19,7 +20,15 @@ from credits.auth.permissions import role_required
 from credits.errors import localize
 from credits.pagination import paginate
 from credits.reports import services
-from credits.reports.api import CODE_LABELS, DATETIME_COLUMNS, HOUR_COLUMNS, column_label, table_page_or_download
+from credits.reports.api import (
+    CODE_LABELS,
+    DATETIME_COLUMNS,
+    HOUR_COLUMNS,
+    PARTICIPATION_ARGS,
+    RATE_COLUMNS,
+    column_label,
+    table_page_or_download,
+)
 from credits.reports.schemas import PeriodArgs, QuarterArgs, table_args, today
 from credits.reports.services import TABLES, Period
 from credits.timeutil import hours_number
@@ -28,7 +37,8 @@ bp = Blueprint("reports", __name__, url_prefix="/reports", template_folder="temp
 
 TABLE_NAMES = ("projects", "organizations", "merchants", "volunteers", "records")
 TABLE_TITLES = {"projects": _l("项目统计"), "organizations": _l("组织统计"), "merchants": _l("商户统计"),
-                "volunteers": _l("志愿者统计"), "records": _l("服务记录")}
+                "volunteers": _l("志愿者统计"), "records": _l("服务记录"),
+                "participation": _l("两新组织参与社区活动")}
 # The names of query arguments, as an error message names them.
 FIELD_LABELS = {"from": _l("开始日期"), "to": _l("结束日期"), "period": _l("时间段"), "sort": _l("排序"),
                 "order": _l("顺序"), "page": _l("页码"), "per_page": _l("每页条数"), "format": _l("格式"),
@@ -67,7 +77,7 @@ def _cell(name: str, key: str, value: Any) -> Any:
         return format_datetime(value, "yyyy-MM-dd HH:mm")
     if key in HOUR_COLUMNS:
         return hours(value)
-    if key == "fill_rate":
+    if key in RATE_COLUMNS:
         return percent(value)
     labels = CODE_LABELS.get((name, key))
     if labels is not None:
@@ -173,3 +183,21 @@ def quarter():
     return render_template("reports/quarter.html", errors={}, figures=services.summary(period), period=period,
                            year=year, q=number, tops=tops, previous=previous, following=following,
                            generated_on=today_, period_query=_period_query(period))
+
+
+@bp.get("/participation")
+@role_required(Role.COORDINATOR, Role.ADMIN)
+def participation():
+    """两新组织参与社区活动: per organisation, its members' participation in the period, laid out to print;
+    format=csv|xlsx downloads it. Scoped as the API is (services.participation_scope)."""
+    args, errors = _load(PARTICIPATION_ARGS(unknown=EXCLUDE))
+    if errors:
+        return render_template("reports/participation.html", errors=errors, values=request.args, page=None,
+                               columns=[], **_chooser(None)), 422
+    result = table_page_or_download("participation", args, **services.participation_scope(current_user))
+    if isinstance(result, Response):
+        return result
+    columns = list(TABLES["participation"].build(args["period"]).selected_columns.keys())  # noqa: SIM118
+    return render_template("reports/participation.html", errors={}, values=_period_query(args["period"]),
+                           page=result, columns=columns, per_page=args["per_page"], generated_on=today(),
+                           **_chooser(args["period"]))

@@ -47,6 +47,7 @@ PAGES = [
     Page("auth.account", "volunteer"),
     Page("auth.password", "volunteer"),
     Page("auth.change_phone", "volunteer"),
+    Page("auth.join_organization", "volunteer"),
     Page("notifications.inbox", "volunteer"),
     Page("notifications.settings", "volunteer"),
     Page("organizations.invitations", "volunteer"),
@@ -74,6 +75,8 @@ PAGES = [
     Page("organizations.import_page", "coordinator", lambda w: {"org_id": w.coordinator.organization_id}),
     Page("organizations.import_preview", "coordinator",
          lambda w: {"org_id": w.coordinator.organization_id, "import_id": w.roster_import}),
+    Page("auth.organization_members", "coordinator", lambda w: {"org_id": w.coordinator.organization_id}),
+    Page("reports.participation", "coordinator"),
 
     Page("admin.users", "admin"),
     Page("admin.user_new", "admin"),
