@@ -1,6 +1,7 @@
 """Issue 17 in the browser: the demo 两新 organisation's coordinator (赵协调) imports its 30 members from the roster
 file, sees the preview (30 to import, no problem) and confirms; then 15 of them open the activation link of their
-SMS (the file backend) and set a password. The database then holds 15 activated members and 15 pending."""
+SMS (the file backend) and set a password. The database then holds 15 activated members and 15 pending, and the
+coordinator's participation report shows exactly that: 30 more members, 15 more activated, 8 more party members."""
 
 from __future__ import annotations
 
@@ -32,6 +33,17 @@ def activation_links(app) -> dict[str, str]:
             for text in read_file_backend(path) if text["kind"] == "activation"}
 
 
+def participation_row(page, organization: str) -> dict[str, str]:
+    """The coordinator's participation report (this year), the row of `organization`: column label → cell text."""
+    page.goto("/reports/participation?period=year")
+    expect(page.locator("h1")).to_have_text("两新组织参与社区活动")
+    headers = page.locator("table.report-table thead th").all_inner_texts()
+    row = page.locator("table.report-table tbody tr").filter(has_text=organization)
+    expect(row).to_have_count(1)
+    return dict(zip([h.strip() for h in headers], [c.strip() for c in row.locator("td").all_inner_texts()],
+                    strict=True))
+
+
 def test_a_coordinator_imports_thirty_members_and_half_of_them_activate(app, phone, sms_texts):
     seed_demo()
     db.session.commit()
@@ -41,6 +53,7 @@ def test_a_coordinator_imports_thirty_members_and_half_of_them_activate(app, pho
     page.get_by_label("密码", exact=True).fill(DEMO_PASSWORD)
     page.locator("main").get_by_role("button", name="登录", exact=True).click()
     expect(page.locator("main")).to_contain_text("您好，赵协调。")
+    before = participation_row(page, ORGANIZATION)
 
     page.goto("/coordinate/projects")
     page.locator("main").get_by_role("button", name="导入成员名单").click()
@@ -76,3 +89,8 @@ def test_a_coordinator_imports_thirty_members_and_half_of_them_activate(app, pho
     assert sum(user.pending_activation for user in imported) == 15
     assert all(user.phone_verified_at is not None for user in imported if not user.pending_activation)
     assert sum(user.party_member for user in imported) == 8
+
+    after = participation_row(page, ORGANIZATION)
+    check_phone_page(page, "participation-report")
+    grew = {label: int(after[label]) - int(before[label]) for label in ("成员", "已激活", "党员")}
+    assert grew == {"成员": 30, "已激活": 15, "党员": 8}
