@@ -375,7 +375,8 @@ def start_profiler(proc: subprocess.Popen, out: str) -> list[subprocess.Popen]:
     profilers = []
     for fmt, ext in (("raw", "txt"), ("flamegraph", "svg")):
         cmd = [str(ROOT / ".venv/bin/py-spy"), "record", "--subprocesses", "--gil", "--nonblocking",
-               "--format", fmt, "--rate", "250", "-p", str(proc.pid), "-o", f"{out}.{ext}"]
+               "--format", fmt, "--rate", "250", "-p", str(proc.pid), "-o", f"{out}.{ext}",
+               *(["--nolineno"] if fmt == "flamegraph" else [])]
         profilers.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     time.sleep(1.0)  # py-spy attaches to each worker
     return profilers
