@@ -316,9 +316,8 @@ def server_command(args, port: int, target: str) -> list[str]:
     """The server and its settings, the same for the product (wsgi:app) and the yardstick."""
     if args.server == "granian":
         cmd = [str(ROOT / ".venv/bin/granian"), "--interface", "wsgi", "--host", HOST, "--port", str(port),
-               "--workers", str(args.workers), "--backlog", "2048", "--no-ws"]
-        if args.threads:
-            cmd += ["--blocking-threads", str(args.threads)]
+               "--workers", str(args.workers), "--blocking-threads", str(args.threads or 1), "--backlog", "2048",
+               "--no-ws"]
         return [*cmd, target]
     cmd = [str(ROOT / ".venv/bin/gunicorn"), "-w", str(args.workers), "-k", args.worker_class,
            "-b", f"{HOST}:{port}", "--backlog", "2048", "--timeout", "60"]
@@ -329,7 +328,7 @@ def server_command(args, port: int, target: str) -> list[str]:
 
 def describe_server(args) -> str:
     if args.server == "granian":
-        return f"granian --workers {args.workers}" + (f" --blocking-threads {args.threads}" if args.threads else "")
+        return f"granian --workers {args.workers} --blocking-threads {args.threads or 1}"
     return f"gunicorn -w {args.workers} -k {args.worker_class}" + (f" --threads {args.threads}" if args.threads else "")
 
 
@@ -591,7 +590,8 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=4)
     p.add_argument("--worker-class", default="sync", help="gunicorn -k (default sync)")
     p.add_argument("--threads", type=int, default=0,
-                   help="gunicorn --threads (with --worker-class gthread), granian --blocking-threads")
+                   help="gunicorn --threads (with --worker-class gthread), granian --blocking-threads (default 1: "
+                        "granian's own default starts hundreds, each with its database connection)")
     p.add_argument("--keepalive", action="store_true",
                    help="each client sends its requests over one HTTP/1.1 keep-alive connection, opened before the "
                         "claims open (a phone with the page open); default: one connection per request")

@@ -323,9 +323,10 @@ def _claim(project: Project, volunteer: User) -> Claim:
     lock(volunteer)  # one volunteer's requests, one at a time
     if _holds_claim(project, volunteer):
         raise AlreadyClaimed()
-    if (until := suspended_until(volunteer, now)) is not None:
+    policy = get_policy()  # read once: a query and the schema's load
+    if (until := suspended_until(volunteer, now, policy)) is not None:
         raise Suspended(until=until.isoformat())
-    if active_claims(volunteer, now) >= get_policy()["max_active_claims"]:
+    if active_claims(volunteer, now) >= policy["max_active_claims"]:
         raise ClaimLimit()
 
     new = _take_place(project, volunteer, now)
@@ -491,9 +492,9 @@ def active_claims(volunteer: User, now: datetime) -> int:
                Project.ends_at > now)) or 0
 
 
-def suspended_until(volunteer: User, now: datetime) -> datetime | None:
+def suspended_until(volunteer: User, now: datetime, policy: dict[str, Any] | None = None) -> datetime | None:
     """`no_show_limit` no-shows within 90 days suspend claiming for 30 days after the last of them."""
-    limit = get_policy()["no_show_limit"]
+    limit = (policy or get_policy())["no_show_limit"]
     times = db.session.scalars(
         select(Claim.no_show_at).where(Claim.volunteer_id == volunteer.id, Claim.status == ClaimStatus.NO_SHOW,
                                        Claim.no_show_at > now - NO_SHOW_WINDOW - SUSPENSION)
