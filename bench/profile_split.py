@@ -39,6 +39,7 @@ STEPS = [
     ("flask_limiter/", "rate limit (Flask-Limiter, Redis)"),
     ("retrying", "view (other)"),
     ("create_claim", "view (other)"),
+    ("claim_by_id", "claim: full-project check (one read)"),
     ("get_claimable", "claim: read the project"),
     ("_holds_claim", "claim: holds a claim already?"),
     ("lock (credits/database.py", "claim: lock the volunteer"),
