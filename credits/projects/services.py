@@ -281,10 +281,11 @@ _FULL_NOW = select(
 
 
 def claim_by_id(project_id: int, *, volunteer: User) -> Claim:
-    """The claim the API and the page make. Once a project is full, nearly every request of its flash crowd is a
-    refusal: it is answered from one read of the project's row, before the project is loaded, with no lock and
-    no write — project_full, or already_claimed for a volunteer whose first reply was lost. Anything else (not
-    full, not open, no such project) takes `claim`'s whole path, which applies the same rule again."""
+    """The API's claim (the races in tests/projects go through it too). Once a project is full, nearly every
+    request of its flash crowd is a refusal: it is answered from one read of the project's row, before the project
+    is loaded, with no lock and no write — project_full, or already_claimed for a volunteer whose first reply was
+    lost. Anything else (not full, not open, no such project) takes `claim`'s whole path, which applies the same
+    rule again."""
     if volunteer.has_role(Role.VOLUNTEER):
         row = db.session.execute(_FULL_NOW, {"now": utcnow(), "volunteer_id": volunteer.id,
                                              "project_id": project_id}).one_or_none()
