@@ -138,7 +138,8 @@ def test_metrics_answer_this_host_or_the_configured_token_only(app, client):
 def granian_env() -> dict[str, str]:
     """deploy/granian.env, as systemd's EnvironmentFile reads it (deploy/credits.service)."""
     lines = (ROOT / "deploy/granian.env").read_text().splitlines()
-    return dict(line.split("=", 1) for line in lines if line.strip() and not line.startswith("#"))
+    pairs = (line.split("=", 1) for line in lines if line.strip() and not line.startswith("#"))
+    return {name: value[1:-1] if value[:1] == value[-1:] and value[:1] in "'\"" else value for name, value in pairs}
 
 
 SERVERS = {
