@@ -33,6 +33,7 @@ from harness import HOST, ROOT, free_port, http, parse_response, request_bytes, 
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/credits_bench"
 APPLICATION_NAME = "flash_claim"  # tags the app's PostgreSQL connections, to count their CPU
+YARDSTICK_APPLICATION_NAME = "flash_claim_yardstick"  # bench/yardstick.py's
 WARMUP_VOLUNTEERS = 60  # extra volunteers who claim a small warm-up project, so every worker has run the claim path
 
 
@@ -56,24 +57,77 @@ async def _one(port: int, payload: bytes, timeout: float) -> tuple[int, dict | N
             writer.close()
 
 
+class KeptAlive:
+    """One client's HTTP/1.1 connection, kept open from one request to the next as a phone's would be; opened
+    again when the server closes it (gunicorn's sync workers close every one)."""
+
+    def __init__(self, port: int):
+        self.port, self.reader, self.writer = port, None, None
+
+    async def send(self, payload: bytes, timeout: float) -> tuple[int, dict | None, str | None]:
+        try:
+            async with asyncio.timeout(timeout):
+                if self.writer is None:
+                    self.reader, self.writer = await asyncio.open_connection(HOST, self.port)
+                self.writer.write(payload)
+                await self.writer.drain()
+                head = await self.reader.readuntil(b"\r\n\r\n")
+                lines = head.lower().split(b"\r\n")
+                length = next((int(x.split(b":", 1)[1]) for x in lines if x.startswith(b"content-length:")), None)
+                if length is None:  # no length: the body ends when the server closes
+                    body, closes = await self.reader.read(), True
+                else:
+                    body = await self.reader.readexactly(length)
+                    closes = any(x.startswith(b"connection:") and b"close" in x for x in lines)
+            if closes:
+                self.close()
+            status, parsed = parse_response(head + body)
+            return status, parsed, None
+        except (OSError, TimeoutError, ValueError, IndexError, asyncio.IncompleteReadError) as exc:
+            self.close()
+            return 0, None, type(exc).__name__
+
+    async def connect(self) -> None:
+        """Open the connection ahead of the first request (the phone had the project's page open)."""
+        try:
+            self.reader, self.writer = await asyncio.open_connection(HOST, self.port)
+        except OSError:
+            self.reader = self.writer = None  # the first request tries again
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+
+def keepalive_bytes(r: dict) -> bytes:
+    return request_bytes(r).replace(b"Connection: close\r\n", b"Connection: keep-alive\r\n", 1)
+
+
 async def _fire(spec: dict) -> dict:
-    """Send every request of the spec with `concurrency` clients, all released at `start_at` (epoch seconds)."""
-    port, timeout = spec["port"], spec["timeout"]
-    payloads = [request_bytes(r) for r in spec["requests"]]
+    """Send every request of the spec with `concurrency` clients, all released at `start_at` (epoch seconds).
+    With `keepalive` each client sends its requests over one HTTP/1.1 connection; else one connection each."""
+    port, timeout, keepalive = spec["port"], spec["timeout"], spec.get("keepalive", False)
+    payloads = [(keepalive_bytes if keepalive else request_bytes)(r) for r in spec["requests"]]
     results: list = [None] * len(payloads)
     queue = iter(range(len(payloads)))
     go = asyncio.Event()
 
     async def client() -> None:
+        conn = KeptAlive(port) if keepalive else None
+        if conn:
+            await conn.connect()
         await go.wait()
         for i in queue:
             t0 = time.perf_counter()
-            status, body, error = await _one(port, payloads[i], timeout)
+            status, body, error = await (conn.send(payloads[i], timeout) if conn else _one(port, payloads[i], timeout))
             t1 = time.perf_counter()
             body = body if isinstance(body, dict) else {}
             code = (body.get("error") or {}).get("code") if status >= 400 else body.get("status")
             results[i] = {"status": status, "code": error or code, "latency": t1 - t0, "done": t1 - t_start,
                           "id": body.get("id"), "waitlist_position": body.get("waitlist_position")}
+        if conn:
+            conn.close()
 
     tasks = [asyncio.create_task(client()) for _ in range(spec["concurrency"])]
     late, t_start = 0.0, 0.0
@@ -148,10 +202,12 @@ def prepare(args, app) -> dict:
     total = args.volunteers + WARMUP_VOLUNTEERS
     seeded = seed(app, volunteers=total, projects=[
         {"title": "秒抢压测项目", "capacity": args.capacity, "waitlist_capacity": args.waitlist, "draft": True},
-        {"title": "预热项目", "capacity": 5, "waitlist_capacity": 5}])
+        {"title": "预热项目", "capacity": 5, "waitlist_capacity": 5},
+        {"title": "标尺项目", "capacity": args.capacity, "waitlist_capacity": args.waitlist, "draft": True}])
     tokens, ids = seeded["tokens"], seeded["volunteer_ids"]
-    project_id, warmup_id = seeded["project_ids"]
+    project_id, warmup_id, yardstick_id = seeded["project_ids"]
     return {"coordinator_token": seeded["coordinator_token"], "project_id": project_id, "warmup_project_id": warmup_id,
+            "yardstick_project_id": yardstick_id,
             "volunteer_ids": ids[:args.volunteers], "tokens": tokens[:args.volunteers],
             "warmup_tokens": tokens[args.volunteers:]}
 
@@ -201,8 +257,8 @@ def check_database(app, project_id: int, responses: list[dict], volunteer_ids: l
 TICK = os.sysconf("SC_CLK_TCK")
 
 
-def app_backends(app) -> set[int]:
-    """The PostgreSQL backends serving the gunicorn workers (tagged by application_name), not other clients'."""
+def app_backends(app, name: str = APPLICATION_NAME) -> set[int]:
+    """The PostgreSQL backends serving the server's workers (tagged by application_name), not other clients'."""
     from sqlalchemy import text
 
     from credits.extensions import db
@@ -212,7 +268,7 @@ def app_backends(app) -> set[int]:
     with app.app_context():
         pids = set(db.session.scalars(text(
             "SELECT pid FROM pg_stat_activity WHERE application_name = :name AND pid <> pg_backend_pid()"),
-            {"name": APPLICATION_NAME}))
+            {"name": name}))
         db.session.remove()
     return pids
 
@@ -256,11 +312,30 @@ def cpu_used(before: dict, after: dict, requests: int) -> dict:
 # --- gunicorn --------------------------------------------------------------------------------------------------
 
 
-def start_gunicorn(args, env: dict, log_path: Path) -> subprocess.Popen:
+def server_command(args, port: int, target: str) -> list[str]:
+    """The server and its settings, the same for the product (wsgi:app) and the yardstick."""
+    if args.server == "granian":
+        cmd = [str(ROOT / ".venv/bin/granian"), "--interface", "wsgi", "--host", HOST, "--port", str(port),
+               "--workers", str(args.workers), "--blocking-threads", str(args.threads or 1), "--backlog", "2048",
+               "--no-ws"]
+        return [*cmd, target]
     cmd = [str(ROOT / ".venv/bin/gunicorn"), "-w", str(args.workers), "-k", args.worker_class,
-           "-b", f"{HOST}:{args.port}", "--backlog", "2048", "--timeout", "60", "wsgi:app"]
+           "-b", f"{HOST}:{port}", "--backlog", "2048", "--timeout", "60"]
     if args.threads:
-        cmd[-1:-1] = ["--threads", str(args.threads)]
+        cmd += ["--threads", str(args.threads)]
+    return [*cmd, target]
+
+
+def describe_server(args) -> str:
+    if args.server == "granian":
+        return f"granian --workers {args.workers} --blocking-threads {args.threads or 1}"
+    return f"gunicorn -w {args.workers} -k {args.worker_class}" + (f" --threads {args.threads}" if args.threads else "")
+
+
+def start_gunicorn(args, env: dict, log_path: Path, port: int | None = None, target: str = "wsgi:app"
+                   ) -> subprocess.Popen:
+    """Start the server (gunicorn or granian, by --server) in its own process group."""
+    cmd = server_command(args, port or args.port, target)
     print("$", " ".join(cmd), flush=True)
     log = open(log_path, "wb")  # noqa: SIM115  (gunicorn writes to it until it stops)
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -270,14 +345,14 @@ def wait_healthy(proc: subprocess.Popen, port: int, limit: float = 60) -> None:
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with {proc.returncode}")
+            raise RuntimeError(f"the server exited with {proc.returncode}")
         try:
             if http("GET", f"http://{HOST}:{port}/healthz")[0] == 200:
                 return
         except OSError:
             pass
         time.sleep(0.2)
-    raise RuntimeError("gunicorn did not answer /healthz in time")
+    raise RuntimeError("the server did not answer /healthz in time")
 
 
 def stop_gunicorn(proc: subprocess.Popen | None) -> None:
@@ -292,23 +367,28 @@ def stop_gunicorn(proc: subprocess.Popen | None) -> None:
         proc.wait(timeout=10)
 
 
-def start_profiler(proc: subprocess.Popen, out: str) -> subprocess.Popen:
-    """py-spy (pip install py-spy) samples the CPU time of every worker, as collapsed stacks."""
-    cmd = [str(ROOT / ".venv/bin/py-spy"), "record", "--subprocesses", "--format", "raw", "--rate", "200",
-           "-p", str(proc.pid), "-o", out]
-    profiler = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def start_profiler(proc: subprocess.Popen, out: str) -> list[subprocess.Popen]:
+    """py-spy (the dev extras) samples every worker while it holds the GIL — its CPU time, not its waits for
+    PostgreSQL or Redis — as collapsed stacks in OUT.txt (for bench/profile_split.py) and a flame graph in
+    OUT.svg. --nonblocking: the workers are not paused to be read, so the profile barely slows them."""
+    profilers = []
+    for fmt, ext in (("raw", "txt"), ("flamegraph", "svg")):
+        cmd = [str(ROOT / ".venv/bin/py-spy"), "record", "--subprocesses", "--gil", "--nonblocking",
+               "--format", fmt, "--rate", "250", "-p", str(proc.pid), "-o", f"{out}.{ext}",
+               *(["--nolineno"] if fmt == "flamegraph" else [])]
+        profilers.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     time.sleep(1.0)  # py-spy attaches to each worker
-    return profiler
+    return profilers
 
 
-def stop_profiler(profiler: subprocess.Popen | None) -> None:
-    if profiler is None:
-        return
-    profiler.send_signal(signal.SIGINT)
-    try:
-        profiler.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        profiler.kill()
+def stop_profiler(profilers: list[subprocess.Popen] | None) -> None:
+    for profiler in profilers or ():
+        profiler.send_signal(signal.SIGINT)
+    for profiler in profilers or ():
+        try:
+            profiler.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            profiler.kill()
 
 
 # --- the run ---------------------------------------------------------------------------------------------------
@@ -345,20 +425,37 @@ def run(args) -> int:
           f"{n} volunteers with tokens", flush=True)
 
     args.port = args.port or free_port()
+    yardstick_port = free_port() if args.yardstick else None
     log_path = workdir / "gunicorn.log"
-    proc = profiler = None
+    proc = yardstick = profiler = None
+    yard = None
     try:
         proc = start_gunicorn(args, env, log_path)
         wait_healthy(proc, args.port)
-        common = {"port": args.port, "concurrency": args.concurrency, "timeout": args.request_timeout}
+        if args.yardstick:
+            yardstick = start_gunicorn(args, env, workdir / "yardstick.log", yardstick_port, "bench.yardstick:app")
+            wait_healthy(yardstick, yardstick_port)
+        common = {"port": args.port, "concurrency": args.concurrency, "timeout": args.request_timeout,
+                  "keepalive": args.keepalive}
 
-        def phase(spec: dict, limit: float = args.timeout) -> dict:
-            pg_pids = app_backends(app)
-            before = cpu_snapshot(proc.pid, pg_pids)
+        def phase(spec: dict, limit: float = args.timeout, server: subprocess.Popen | None = None,
+                  backends: str = APPLICATION_NAME) -> dict:
+            server = server or proc
+            pg_pids = app_backends(app, backends)
+            before = cpu_snapshot(server.pid, pg_pids)
             result = run_loadgen({**common, **spec}, limit=limit)
-            result["cpu"] = cpu_used(before, cpu_snapshot(proc.pid, pg_pids | app_backends(app)),
+            result["cpu"] = cpu_used(before, cpu_snapshot(server.pid, pg_pids | app_backends(app, backends)),
                                      len(spec["requests"]))
             return result
+
+        def publish(project_id: int) -> datetime:
+            opens_at = datetime.now(UTC) + timedelta(seconds=args.open_delay)
+            status, body, _ = http("POST", f"http://{HOST}:{args.port}/api/v1/projects/{project_id}/publish",
+                                   data["coordinator_token"], {"publish_at": opens_at.isoformat()})
+            if status != 200 or body.get("status") != "published":
+                raise RuntimeError(f"publish answered {status}: {body}")
+            print(f"published project {project_id}; claims open at {body['publish_at']}", flush=True)
+            return opens_at
 
         # Warm-up: every worker connects to the database and Redis, and runs each claim outcome at least once.
         phase({"concurrency": 50, "requests": [
@@ -367,12 +464,7 @@ def run(args) -> int:
         healthz_spec = {"requests": [{"method": "GET", "path": "/healthz"}] * n}
         healthz = [phase(healthz_spec)]
 
-        opens_at = datetime.now(UTC) + timedelta(seconds=args.open_delay)
-        status, body, _ = http("POST", f"http://{HOST}:{args.port}/api/v1/projects/{data['project_id']}/publish",
-                            data["coordinator_token"], {"publish_at": opens_at.isoformat()})
-        if status != 200 or body.get("status") != "published":
-            raise RuntimeError(f"publish answered {status}: {body}")
-        print(f"published project {data['project_id']}; claims open at {body['publish_at']}", flush=True)
+        opens_at = publish(data["project_id"])
         path = f"/api/v1/projects/{data['project_id']}/claims"
         profiler = start_profiler(proc, args.profile) if args.profile else None
         claims = phase({"start_at": opens_at.timestamp(),
@@ -383,20 +475,31 @@ def run(args) -> int:
         # /healthz again after the claims: the ratio compares the claims with both, which evens out a machine
         # whose load changes while the benchmark runs.
         healthz.append(phase(healthz_spec))
+        if yardstick:
+            # The yardstick: the same claims by the same volunteers on a project of its own, opened the same way,
+            # served by the same server with the same settings (bench/yardstick.py), right after the product's.
+            phase({"concurrency": 50, "port": yardstick_port, "requests": [
+                {"method": "POST", "path": f"/api/v1/projects/{data['warmup_project_id']}/claims", "token": t}
+                for t in data["warmup_tokens"]] + [{"method": "GET", "path": "/healthz"}] * 200},
+                server=yardstick, backends=YARDSTICK_APPLICATION_NAME)
+            yard_opens = publish(data["yardstick_project_id"])
+            yard_path = f"/api/v1/projects/{data['yardstick_project_id']}/claims"
+            yard = phase({"start_at": yard_opens.timestamp(), "port": yardstick_port,
+                          "requests": [{"method": "POST", "path": yard_path, "token": t} for t in data["tokens"]]},
+                         limit=args.timeout + args.open_delay, server=yardstick, backends=YARDSTICK_APPLICATION_NAME)
     finally:
         stop_profiler(profiler)
         stop_gunicorn(proc)
+        stop_gunicorn(yardstick)
 
     c, h = summarise(claims), summarise(*healthz)
     ratio = c["rps"] / h["rps"]
     tl = timeline(claims)
-    outcomes = Counter(outcome(r) for r in claims["results"])
-    others = Counter(f"{r['status']} {r['code']}" for r in claims["results"] if outcome(r) == "other")
     health_bad = Counter(f"{r['status']} {r['code']}" for run in healthz for r in run["results"]
                          if r["status"] != 200)
-    threads = f" --threads {args.threads}" if args.threads else ""
-    print(f"\n{args.db}, gunicorn -w {args.workers} -k {args.worker_class}{threads}, {n} requests per phase, "
-          f"{args.concurrency} concurrent clients (claims released {claims['late'] * 1000:.1f} ms after opening)")
+    print(f"\n{args.db}, {describe_server(args)}{', keep-alive' if args.keepalive else ''}, {n} requests per "
+          f"phase, {args.concurrency} concurrent clients (claims released {claims['late'] * 1000:.1f} ms after "
+          "opening)")
     print_figures("claims", c)
     print_figures("healthz", h)
     for i, run_ in enumerate(healthz):
@@ -407,36 +510,37 @@ def run(args) -> int:
     print_cpu("claims", claims["cpu"], claims["elapsed"])
     for i, run_ in enumerate(healthz):
         print_cpu(f"healthz {('before', 'after')[i]}", run_["cpu"], run_["elapsed"])
-    print("outcomes:", ", ".join(f"{k} {outcomes[k]}" for k in ("confirmed", "waitlisted", "project_full", "other")))
-    if others:
-        print("other answers:", dict(others.most_common(10)))
-
-    figures, failures = check_database(app, data["project_id"], claims["results"], data["volunteer_ids"], args)
-    print("database:", figures)
-    expected_full = n - args.capacity - args.waitlist
-    positions = sorted(r["waitlist_position"] for r in claims["results"] if r["code"] == "waitlisted")
-    checks = [
-        (outcomes["confirmed"] == args.capacity, f"confirmed {outcomes['confirmed']} != {args.capacity}"),
-        (outcomes["waitlisted"] == args.waitlist, f"waitlisted {outcomes['waitlisted']} != {args.waitlist}"),
-        (outcomes["project_full"] == expected_full, f"project_full {outcomes['project_full']} != {expected_full}"),
-        (not any(r["status"] >= 500 or r["status"] == 0 for r in claims["results"]), "5xx or failed connections"),
-        (not health_bad, f"healthz failures: {dict(health_bad)}"),
-        (positions == list(range(1, args.waitlist + 1)), "waitlist positions answered are not 1..waitlist"),
-    ]
-    failures = [msg for ok, msg in checks if not ok] + failures
-    log_text = log_path.read_text(errors="replace")
-    if "Traceback" in log_text:
-        failures.append(f"tracebacks in the gunicorn log {log_path}")
+    outcomes, figures, failures = check_claims(app, "claims", claims, data["project_id"], data, args)
+    if health_bad:
+        failures.append(f"healthz failures: {dict(health_bad)}")
+    y = yard_ratio = None
+    if yard:
+        y = summarise(yard)
+        yard_ratio = c["rps"] / y["rps"]
+        print_figures("yardstk", y)
+        print_cpu("yardstick claims", yard["cpu"], yard["elapsed"])
+        print(f"ratio claims/yardstick throughput: {yard_ratio:.2f}   "
+              f"(app CPU per claim {claims['cpu']['app_ms_per_request']:.2f} ms vs yardstick "
+              f"{yard['cpu']['app_ms_per_request']:.2f} ms)")
+        failures += check_claims(app, "yardstick", yard, data["yardstick_project_id"], data, args)[2]
+    for name, path in (("gunicorn", log_path), ("yardstick", workdir / "yardstick.log")):
+        if path.exists() and "Traceback" in path.read_text(errors="replace"):
+            failures.append(f"tracebacks in the {name} log {path}")
     targets = [(ratio >= 0.5, f"ratio {ratio:.2f} < 0.5"), (c["p99_ms"] < 1000, f"claim p99 {c['p99_ms']:.0f} ms")]
+    if yard_ratio is not None:
+        targets.append((yard_ratio >= 0.6, f"ratio to the yardstick {yard_ratio:.2f} < 0.6"))
     misses = [msg for ok, msg in targets if not ok]
 
     if args.json_out:
         Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json_out).write_text(json.dumps({
-            "when": datetime.now(UTC).isoformat(), "db": args.db, "workers": args.workers,
-            "worker_class": args.worker_class, "threads": args.threads, "requests": n, "concurrency": args.concurrency,
+            "when": datetime.now(UTC).isoformat(), "db": args.db, "server": describe_server(args),
+            "keepalive": args.keepalive, "workers": args.workers, "worker_class": args.worker_class,
+            "threads": args.threads, "requests": n, "concurrency": args.concurrency,
             "claims": c, "healthz": h, "healthz_runs": [summarise(r) for r in healthz], "ratio": ratio,
-            "timeline": tl, "cpu": {"claims": claims["cpu"], "healthz": [r["cpu"] for r in healthz]},
+            "yardstick": y, "yardstick_ratio": yard_ratio, "timeline": tl,
+            "cpu": {"claims": claims["cpu"], "healthz": [r["cpu"] for r in healthz],
+                    "yardstick": yard["cpu"] if yard else None},
             "outcomes": dict(outcomes), "database": figures, "failures": failures, "target_misses": misses},
             indent=2))
     for msg in misses:
@@ -451,14 +555,48 @@ def run(args) -> int:
     return 1 if failures or (misses and args.strict) else 0
 
 
+def check_claims(app, name: str, run_: dict, project_id: int, data: dict, args) -> tuple[Counter, dict, list]:
+    """The outcomes answered and what the database holds: exactly the places, the rest refused, no 5xx."""
+    results = run_["results"]
+    n = len(results)
+    outcomes = Counter(outcome(r) for r in results)
+    others = Counter(f"{r['status']} {r['code']}" for r in results if outcome(r) == "other")
+    print(f"{name} outcomes:", ", ".join(f"{k} {outcomes[k]}"
+                                         for k in ("confirmed", "waitlisted", "project_full", "other")))
+    if others:
+        print(f"{name} other answers:", dict(others.most_common(10)))
+    figures, failures = check_database(app, project_id, results, data["volunteer_ids"], args)
+    print(f"{name} database:", figures)
+    expected_full = n - args.capacity - args.waitlist
+    positions = sorted(r["waitlist_position"] for r in results if r["code"] == "waitlisted")
+    checks = [
+        (outcomes["confirmed"] == args.capacity, f"confirmed {outcomes['confirmed']} != {args.capacity}"),
+        (outcomes["waitlisted"] == args.waitlist, f"waitlisted {outcomes['waitlisted']} != {args.waitlist}"),
+        (outcomes["project_full"] == expected_full, f"project_full {outcomes['project_full']} != {expected_full}"),
+        (not any(r["status"] >= 500 or r["status"] == 0 for r in results), "5xx or failed connections"),
+        (positions == list(range(1, args.waitlist + 1)), "waitlist positions answered are not 1..waitlist"),
+    ]
+    failures = [f"{name}: {msg}" for ok, msg in checks if not ok] + [f"{name}: {msg}" for msg in failures]
+    return outcomes, figures, failures
+
+
 def main() -> None:
     if sys.argv[1:] == ["--loadgen"]:
         loadgen_main()
         return
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--server", choices=("gunicorn", "granian"), default="gunicorn",
+                   help="the WSGI server of the app and of the yardstick (default gunicorn)")
     p.add_argument("--workers", type=int, default=4)
     p.add_argument("--worker-class", default="sync", help="gunicorn -k (default sync)")
-    p.add_argument("--threads", type=int, default=0, help="gunicorn --threads (use with --worker-class gthread)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="gunicorn --threads (with --worker-class gthread), granian --blocking-threads (default 1: "
+                        "granian's own default starts hundreds, each with its database connection)")
+    p.add_argument("--keepalive", action="store_true",
+                   help="each client sends its requests over one HTTP/1.1 keep-alive connection, opened before the "
+                        "claims open (a phone with the page open); default: one connection per request")
+    p.add_argument("--no-yardstick", dest="yardstick", action="store_false",
+                   help="skip bench/yardstick.py (it needs PostgreSQL; SQLite runs skip it anyway)")
     p.add_argument("--db", choices=("postgres", "sqlite"), default="postgres")
     p.add_argument("--pg-url", default=PG_URL, help="dropped and recreated (default: %(default)s)")
     p.add_argument("--redis-url", default="redis://127.0.0.1:6379/0", help="shared rate-limit storage")
@@ -470,11 +608,14 @@ def main() -> None:
     p.add_argument("--open-delay", type=float, default=3.0, help="seconds from publishing to opening")
     p.add_argument("--request-timeout", type=float, default=60.0)
     p.add_argument("--timeout", type=float, default=300.0, help="limit for each load-generator phase")
-    p.add_argument("--profile", metavar="FILE", help="py-spy the workers during the claims (collapsed stacks)")
+    p.add_argument("--profile", metavar="OUT", help="py-spy the workers' CPU during the claims: OUT.txt (collapsed "
+                   "stacks, for bench/profile_split.py) and OUT.svg (flame graph)")
     p.add_argument("--json-out", help="also write the figures as JSON here (bench/results/ is git-ignored)")
     p.add_argument("--strict", action="store_true", help="also exit non-zero when a performance target is missed")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (log, SQLite file)")
     args = p.parse_args()
+    if args.db == "sqlite":
+        args.yardstick = False
     if args.volunteers < args.capacity + args.waitlist:
         p.error("--volunteers must be at least --capacity + --waitlist")
     sys.exit(run(args))

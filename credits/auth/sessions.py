@@ -13,6 +13,7 @@ import time
 from datetime import timedelta
 
 from flask import Flask, flash, g, redirect, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface
 from flask_babel import gettext as _
 from flask_login import AnonymousUserMixin, current_user, logout_user, user_logged_in
 
@@ -33,7 +34,23 @@ def _signed_in(_app, **_kwargs) -> None:
     session["seen"] = int(time.time())
 
 
+class ApiIgnoresCookies(SecureCookieSessionInterface):
+    """The API signs in with bearer tokens and ignores cookies: its requests get an empty session without the
+    cookie being parsed or its signature checked, and never send one back. Pages keep Flask's signed cookie."""
+
+    def open_session(self, app, request_):
+        if request_.path.startswith("/api/"):
+            return self.session_class()
+        return super().open_session(app, request_)
+
+    def save_session(self, app, session_, response):
+        if request.path.startswith("/api/"):
+            return
+        super().save_session(app, session_, response)
+
+
 def register_sessions(app: Flask) -> None:
+    app.session_interface = ApiIgnoresCookies()
     user_logged_in.connect(_signed_in, app)
 
     @app.before_request

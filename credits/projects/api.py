@@ -117,7 +117,7 @@ def cancel_project(project_id):
 @blp.doc(security=BEARER)
 def create_claim(project_id):
     """Claim a place: confirmed, or waitlisted with a position; 409 project_full, not_open, …"""
-    claim = services.claim(services.get_claimable(project_id), volunteer=current_user)
+    claim = services.claim_by_id(project_id, volunteer=current_user)
     db.session.commit()
     return claim
 

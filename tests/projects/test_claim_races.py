@@ -29,10 +29,9 @@ RACE_ENGINE = {"pool_size": 30, "max_overflow": 0, "pool_timeout": 60, "pool_pre
 
 
 def claim_job(project_id: int, volunteer_id: int) -> Callable[[], str]:
-    def work() -> str:
-        project = db.session.get(Project, project_id)
+    def work() -> str:  # the path the API takes
         volunteer = db.session.get(User, volunteer_id)
-        return services.claim(project, volunteer=volunteer).status
+        return services.claim_by_id(project_id, volunteer=volunteer).status
 
     return work
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 
 from credits.errors import DomainError
 from credits.extensions import db
@@ -157,6 +157,37 @@ def test_a_retry_after_the_project_filled_is_told_it_already_holds_a_place(open_
 
     assert refused(services.claim, project, volunteer=a).code == "already_claimed"
     assert refused(services.claim, project, volunteer=b).code == "project_full"
+
+
+def test_a_claim_by_id_on_a_full_project_is_refused_by_one_read_without_a_lock_or_a_write(
+        open_project, volunteers, draft):
+    project = open_project(capacity=1, waitlist_capacity=1)
+    a, b, c = volunteers(3)
+    claim(project, a)
+    claim(project, b)  # waitlisted: both counters full now
+    statements = []
+
+    def seen(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        for volunteer, code in ((a, "already_claimed"), (b, "already_claimed"), (c, "project_full")):
+            project_id, _ = project.id, volunteer.roles  # loaded already, as the API's bearer user is
+            statements.clear()
+            assert refused(services.claim_by_id, project_id, volunteer=volunteer).code == code
+            sql = [s.upper() for s in statements if not s.upper().startswith(("BEGIN", "ROLLBACK", "SAVEPOINT"))]
+            assert len(sql) == 1 and sql[0].lstrip().startswith("SELECT"), statements
+            assert "FOR UPDATE" not in sql[0]
+    finally:
+        event.remove(db.engine, "before_cursor_execute", seen)
+    assert_counters_match_rows(project)
+    assert rows_by_status(project) == {"confirmed": 1, "waitlisted": 1}
+    # Not full, not open, or no such project: the whole path, with its own answers.
+    assert services.claim_by_id(open_project(capacity=1, waitlist_capacity=0).id, volunteer=c).status == "confirmed"
+    db.session.commit()
+    assert refused(services.claim_by_id, draft().id, volunteer=c).code == "not_open"
+    assert refused(services.claim_by_id, 10**9, volunteer=c).code == "not_found"
 
 
 def test_waitlist_capacity_defaults_to_the_capacity(draft):

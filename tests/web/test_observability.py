@@ -1,5 +1,5 @@
 """What operators watch: /livez without the database, a request id on every answer and log line, and Prometheus
-metrics that move with what happens — from one process and summed over gunicorn's workers."""
+metrics that move with what happens — from one process and summed over the server's workers."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import event
 
@@ -134,9 +135,26 @@ def test_metrics_answer_this_host_or_the_configured_token_only(app, client):
                       headers={"Authorization": "Bearer scrape-secret"}).status_code == 200
 
 
-def test_under_gunicorn_a_scrape_sums_every_workers_counts(database_url, tmp_path):
-    """deploy/gunicorn.conf.py runs several workers, each counting in its own process: one scrape, answered by
-    whichever worker, must report all of them."""
+def granian_env() -> dict[str, str]:
+    """deploy/granian.env, as systemd's EnvironmentFile reads it (deploy/credits.service)."""
+    lines = (ROOT / "deploy/granian.env").read_text().splitlines()
+    pairs = (line.split("=", 1) for line in lines if line.strip() and not line.startswith("#"))
+    return {name: value[1:-1] if value[:1] == value[-1:] and value[:1] in "'\"" else value for name, value in pairs}
+
+
+SERVERS = {
+    "gunicorn": lambda bin_dir, port: ([str(bin_dir / "gunicorn"), "-c", "deploy/gunicorn.conf.py", "-w", "2",
+                                        "-b", f"127.0.0.1:{port}", "wsgi:app"], {}),
+    # The deploy's settings with two workers, each with its blocking threads, on this test's port.
+    "granian": lambda bin_dir, port: ([str(bin_dir / "granian"), "--port", str(port), "--workers", "2", "wsgi:app"],
+                                      granian_env()),
+}
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_under_the_deployed_server_a_scrape_sums_every_workers_counts(server, database_url, tmp_path):
+    """The deploy runs several workers (deploy/gunicorn.conf.py, deploy/granian.env), each counting in its own
+    process: one scrape, answered by whichever worker, must report all of them."""
     import socket
 
     with socket.socket() as s:
@@ -147,10 +165,10 @@ def test_under_gunicorn_a_scrape_sums_every_workers_counts(database_url, tmp_pat
     env = {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": "test", "CREDITS_ENV": "production",
            "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), "PYTHONUNBUFFERED": "1"}
     env.pop("REDIS_URL", None)
-    log = open(tmp_path / "gunicorn.log", "wb")  # noqa: SIM115  (written by gunicorn until it stops)
-    server = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "-c", "deploy/gunicorn.conf.py",
-                               "-w", "2", "-b", f"127.0.0.1:{port}", "wsgi:app"],
-                              cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    command, settings = SERVERS[server](Path(sys.executable).parent, port)
+    env.update(settings)
+    log = open(tmp_path / "gunicorn.log", "wb")  # noqa: SIM115  (written by the server until it stops)
+    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
 
     def get(path: str) -> bytes:
@@ -165,14 +183,17 @@ def test_under_gunicorn_a_scrape_sums_every_workers_counts(database_url, tmp_pat
                 break
             except OSError:
                 assert server.poll() is None, (tmp_path / "gunicorn.log").read_text()
-                assert time.monotonic() < deadline, "gunicorn did not start"
+                assert time.monotonic() < deadline, "the server did not start"
                 time.sleep(0.2)
-        with ThreadPoolExecutor(8) as pool:  # concurrent connections: both sync workers take some
-            list(pool.map(lambda _: get("/livez"), range(60)))
+        sent = 0
+        with ThreadPoolExecutor(8) as pool:  # concurrent connections, until both workers have taken some
+            while sent < 60 or (len(list(metrics_dir.glob("counter_*.db"))) < 2 and sent < 3000):
+                list(pool.map(lambda _: get("/livez"), range(60)))
+                sent += 60
         exposition = get("/metrics").decode()
     finally:
         server.terminate()
         server.wait(timeout=30)
         log.close()
-    assert sample(exposition, "credits_http_requests_total", method="GET", route="/livez", status="200") == 61
+    assert sample(exposition, "credits_http_requests_total", method="GET", route="/livez", status="200") == sent + 1
     assert len(list(metrics_dir.glob("counter_*.db"))) >= 2  # more than one worker counted
