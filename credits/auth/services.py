@@ -43,7 +43,6 @@ class AccountNotActivated(InvalidCredentials):
 class NoOrganization(InvalidState):
     """A coordinator whose account names no organisation, on a page that acts for one."""
 
-    code = "no_organization"
     message = _l("您的账号还没有所属组织，暂时不能使用此功能。请联系管理员：在“管理 › 组织”中建立您的组织，"
                  "再在“管理 › 用户”中把您的账号设为该组织的协调员。")
 
