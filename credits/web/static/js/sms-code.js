@@ -65,5 +65,6 @@
           button.disabled = false;
         });
     });
+    button.disabled = false;  // the page renders it disabled until this listener is in place
   });
 })();
