@@ -292,7 +292,7 @@ def seed(app, *, volunteers: int, projects: list[dict], coins: int = 0, services
         db.session.execute(insert(UserRole), [{"user_id": uid, "role": Role.VOLUNTEER.value} for uid in ids])
         tokens = [f"bench-{uid}-{os.urandom(16).hex()}" for uid in ids]
         db.session.execute(insert(ApiToken), [
-            {"user_id": uid, "token_hash": auth._token_hash(raw), "created_at": now,
+            {"user_id": uid, "token_hash": auth.token_hash(raw), "created_at": now,
              "expires_at": now + auth.TOKEN_LIFETIME} for uid, raw in zip(ids, tokens, strict=True)])
         db.session.execute(update(User), [{"id": uid, "volunteer_no": f"FC{uid:07d}"} for uid in ids])
         if coins:

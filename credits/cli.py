@@ -10,7 +10,7 @@ from flask.cli import with_appcontext
 from marshmallow import ValidationError
 from sqlalchemy import select
 
-from credits.auth.models import Role, User
+from credits.auth.models import OrgKind, Role, User
 from credits.auth.schemas import RegisterIn
 from credits.database import in_transaction
 from credits.errors import DomainError
@@ -67,7 +67,7 @@ def _organization_id(organization: str | None) -> int | None:
 
 @credits_cli.command("create-organization")
 @click.option("--name", required=True)
-@click.option("--kind", required=True, type=click.Choice(["government", "enterprise", "social"]))
+@click.option("--kind", required=True, type=click.Choice([k.value for k in OrgKind]))
 @with_appcontext
 def create_organization_command(name, kind):
     """Create an organisation (镇党委, a 两新 enterprise or social organisation), as an admin would."""

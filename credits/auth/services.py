@@ -195,14 +195,15 @@ def authenticate(phone: str, password: str) -> User:
     return user
 
 
-def _token_hash(raw: str) -> str:
+def token_hash(raw: str) -> str:
+    """What is stored of a secret token (API, activation link, calendar feed): its SHA-256, never the token."""
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
 def issue_token(user: User) -> tuple[str, ApiToken]:
     """A new bearer token; only its hash is stored, so the raw value is returned once, here."""
     raw = secrets.token_urlsafe(32)
-    token = ApiToken(user=user, token_hash=_token_hash(raw), expires_at=utcnow() + TOKEN_LIFETIME)
+    token = ApiToken(user=user, token_hash=token_hash(raw), expires_at=utcnow() + TOKEN_LIFETIME)
     db.session.add(token)
     db.session.flush()
     record_event("token.issue", token, actor=user)
@@ -219,7 +220,7 @@ def token_from_header(header: str | None) -> ApiToken | None:
     """The live token named by an `Authorization: Bearer …` header, if any."""
     if not header or not header.startswith("Bearer "):
         return None
-    token = db.session.scalars(_LIVE_TOKEN, {"token_hash": _token_hash(header[7:].strip()), "now": utcnow()}
+    token = db.session.scalars(_LIVE_TOKEN, {"token_hash": token_hash(header[7:].strip()), "now": utcnow()}
                                ).unique().one_or_none()
     if token is None or not token.user.is_active:
         return None

@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from credits.auth.audit import record_event
 from credits.auth.models import Organization, Role, User, UserRole
 from credits.auth.passwords import hash_password, password_problem
-from credits.auth.services import get_organization_or_404, require_member_manager
+from credits.auth.services import get_organization_or_404, require_member_manager, token_hash
 from credits.database import lock
 from credits.errors import DomainError, InvalidInput, InvalidState, NotFound
 from credits.extensions import db
@@ -215,15 +215,11 @@ def _invitations_link() -> str:
     return url_for("organizations.invitations")
 
 
-def _token_hash(raw: str) -> str:
-    return hashlib.sha256(raw.encode()).hexdigest()
-
-
 def issue_tokens(users: list[User], *, actor: User) -> list[tuple[str, ActivationToken]]:
     """A fresh activation token for each user: (the raw token, for the link, once; its row, holding the hash)."""
     now = utcnow()
     issued = [(secrets.token_urlsafe(32), user) for user in users]
-    tokens = [ActivationToken(user_id=user.id, token_hash=_token_hash(raw), created_by_id=actor.id, created_at=now,
+    tokens = [ActivationToken(user_id=user.id, token_hash=token_hash(raw), created_by_id=actor.id, created_at=now,
                               expires_at=now + ACTIVATION_LIFETIME) for raw, user in issued]
     db.session.add_all(tokens)
     db.session.flush()
@@ -266,7 +262,7 @@ def resend_invitation(organization: Organization, user_id: int, *, actor: User) 
 
 def live_token(raw: str) -> ActivationToken:
     """The unused, unexpired, unvoided token behind a link. Raises ActivationLinkInvalid."""
-    token = db.session.scalars(select(ActivationToken).where(ActivationToken.token_hash == _token_hash(raw))
+    token = db.session.scalars(select(ActivationToken).where(ActivationToken.token_hash == token_hash(raw))
                                ).one_or_none()
     if (token is None or token.used_at is not None or token.voided_at is not None
             or token.expires_at <= utcnow() or not token.user.pending_activation or not token.user.is_active_user):

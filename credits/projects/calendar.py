@@ -5,7 +5,6 @@ is shown once, when made. Making a new one, or revoking, ends the old URL (404).
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from datetime import timedelta
 
@@ -17,6 +16,7 @@ from sqlalchemy.orm import joinedload
 
 from credits.auth.audit import record_event
 from credits.auth.models import User
+from credits.auth.services import token_hash
 from credits.errors import NotFound
 from credits.extensions import db
 from credits.projects.models import Claim, ClaimStatus, Project, ProjectStatus
@@ -26,14 +26,10 @@ ALARMS = (timedelta(hours=24), timedelta(hours=2))
 PAST = timedelta(days=30)  # how far back the feed keeps projects, so that it stays small
 
 
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def new_token(*, actor: User) -> str:
     """A new secret token for the actor's feed, replacing any earlier one. Returned once; flushed."""
     token = secrets.token_urlsafe(24)
-    actor.calendar_token_hash = _hash(token)
+    actor.calendar_token_hash = token_hash(token)
     db.session.flush()
     record_event("calendar.token_create", actor, actor=actor)
     return token
@@ -47,7 +43,7 @@ def revoke_token(*, actor: User) -> None:
 
 def feed_owner(token: str) -> User:
     """The active user whose feed this token opens. Raises NotFound (unknown or revoked token)."""
-    user = db.session.scalars(select(User).where(User.calendar_token_hash == _hash(token))).one_or_none()
+    user = db.session.scalars(select(User).where(User.calendar_token_hash == token_hash(token))).one_or_none()
     if user is None or not user.is_active_user:
         raise NotFound()
     return user
