@@ -5,10 +5,11 @@
     .venv/bin/python bench/faults.py --only kill           # or pg-outage, redis-outage, sms-worker, sqlite
 
 kill        gunicorn -w 3 on a PostgreSQL cluster of its own; `kill -9` of a random worker every ~0.5 s during a
-            flash claim, then during voucher takes, then during their redemption by staff; each phase must see at
-            least one worker killed. A request whose connection died is sent again, as a till or a phone would:
-            takes and redemptions with the same Idempotency-Key; claims have none, so a claim whose first attempt
-            had committed comes back 409 already_claimed, which the checks accept (the claim row is there).
+            flash claim, then during voucher takes, then during their redemption by staff; each phase is paced over
+            ~3 s (--phase-seconds) and must see at least one worker killed. A request whose connection died is sent
+            again, as a till or a phone would: takes and redemptions with the same Idempotency-Key; claims have
+            none, so a claim whose first attempt had committed comes back 409 already_claimed, which the checks
+            accept (the claim row is there).
 pg-outage   a steady stream of claims, voucher takes, wallet reads and /healthz; the cluster is stopped
             (`pg_ctl stop -m fast`) for 5 s and started again, gunicorn untouched. While it is down every answer
             must be 503 with a JSON error; after it is up the same workers must answer again.
@@ -182,7 +183,10 @@ def kill_workers(pg: Postgres, workdir: Path, args) -> Report:
         def phase(name: str, requests: list[dict]) -> list[dict]:
             killer = Killer(instance, args.kill_interval)
             killer.start()
-            run = Load(requests, concurrency=args.concurrency, retries=3, timeout=30).wait()
+            # Paced to last ~phase_seconds, several kill intervals: a claim answered in a few ms let a whole
+            # unpaced phase end before the first kill.
+            spacing = args.concurrency * args.phase_seconds / len(requests)
+            run = Load(requests, concurrency=args.concurrency, spacing=spacing, retries=3, timeout=30).wait()
             kills = killer.stop()
             latencies = [r["latency"] for r in run["results"]]
             report.note(f"{name}: {len(requests)} requests in {run['elapsed']:.1f} s, {kills} workers killed, "
@@ -607,6 +611,8 @@ def main() -> None:
     p.add_argument("--capacity", type=int, help="places (and as many on the waitlist)")
     p.add_argument("--concurrency", type=int)
     p.add_argument("--kill-interval", type=float, default=0.5)
+    p.add_argument("--phase-seconds", type=float, default=3.0,
+                   help="kill: each phase's requests are spread over about this long")
     p.add_argument("--outage", type=float, default=5.0, help="seconds PostgreSQL stays down")
     p.add_argument("--lock-hold", type=float,
                    help="seconds another writer holds SQLite's write lock (default 35, beyond gunicorn's timeout; "
