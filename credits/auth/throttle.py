@@ -92,8 +92,17 @@ def _hit(item: RateLimitItem, *identifiers: str, cost: int = 1) -> tuple[bool, R
     try:
         return limiter.limiter.hit(item, *identifiers, cost=cost), limiter.limiter
     except Exception:  # noqa: BLE001  (any storage failure: redis-py's, or a timeout)
-        log.warning("sign-in limits: storage unreachable, counting in memory")
+        log.warning("rate limits: storage unreachable, counting in memory")
         return _memory_limiter.hit(item, *identifiers, cost=cost), _memory_limiter
+
+
+def _refused(item: RateLimitItem, identifiers: tuple[str, ...], strategy: RateLimiter) -> RateLimited:
+    """The refusal of a request past `item`, with the seconds until its window resets as Retry-After."""
+    try:
+        reset = strategy.get_window_stats(item, *identifiers).reset_time
+    except Exception:  # noqa: BLE001  (the storage went away since: the whole window)
+        reset = time.time() + item.get_expiry()
+    return RateLimited(retry_after=max(1, math.ceil(reset - time.time())))
 
 
 def _sign_in_limits() -> list[tuple[RateLimitItem, str, str]]:
@@ -125,12 +134,7 @@ def login_throttled(view):
                     refused = (item, (key, scope), strategy)
                     break
             if refused:
-                item, identifiers, strategy = refused
-                try:
-                    reset = strategy.get_window_stats(item, *identifiers).reset_time
-                except Exception:  # noqa: BLE001  (the storage went away since: the whole window)
-                    reset = time.time() + item.get_expiry()
-                raise RateLimited(retry_after=max(1, math.ceil(reset - time.time())))
+                raise _refused(*refused)
             return view(*args, **kwargs)
         finally:
             if refused or not g.get("login_failed"):
@@ -149,15 +153,45 @@ def registration_limited(view):
                                 methods=["POST"])(view)
 
 
+@functools.lru_cache(maxsize=32)
+def _limit(text: str) -> RateLimitItem:
+    return parse(text)
+
+
+def count_per_user(config_key: str, scope: str) -> None:
+    """Count one action of the signed-in user against the limit in config[config_key] (one counter per scope,
+    shared by page and API); raise RateLimited (with Retry-After) past it. `limits` is called directly: one
+    Redis call, none of Flask-Limiter's per-request resolution of route limits (a flash claim's path pays for
+    every step)."""
+    config = current_app.config
+    if not config["RATELIMIT_ENABLED"]:
+        return
+    item, identifiers = _limit(config[config_key]), (f"user:{current_user.id}", scope)
+    allowed, strategy = _hit(item, *identifiers)
+    if not allowed:
+        raise _refused(item, identifiers, strategy)
+
+
 def per_user_limit(config_key: str, scope: str, methods: list[str] | None = None):
-    """A limit from the config, counted per signed-in user and shared by every view it decorates (page and API).
-    Apply it inside the sign-in requirement, so current_user is known."""
+    """`count_per_user` before the view (for `methods`, or every method). Apply it inside the sign-in
+    requirement, so current_user is known."""
 
     def decorator(view):
-        return limiter.shared_limit(_config(config_key), scope=scope, methods=methods,
-                                    key_func=lambda: f"user:{current_user.id}")(view)
+        @functools.wraps(view)
+        def limited(*args, **kwargs):
+            if methods is None or request.method in methods:
+                count_per_user(config_key, scope)
+            return view(*args, **kwargs)
+
+        return limited
 
     return decorator
+
+
+def count_claim() -> None:
+    """The claim limit (CLAIM_RATE_LIMIT), one counter for page and API; `projects.services.claim_by_id` calls it
+    once a request is past the cheap refusal of a full project."""
+    count_per_user("CLAIM_RATE_LIMIT", "claim")
 
 
 # Changing the password checks the current one: attempts are limited per user, page and API together.
@@ -176,13 +210,9 @@ def count_sms_code(phone: str) -> None:
             taken.append((item, (key, scope), strategy))
             if allowed:
                 continue
-            try:
-                reset = strategy.get_window_stats(item, key, scope).reset_time
-            except Exception:  # noqa: BLE001  (the storage went away since: the whole window)
-                reset = time.time() + item.get_expiry()
             for given_item, identifiers, given_strategy in taken:
                 try:
                     given_strategy.hit(given_item, *identifiers, cost=-1)
                 except Exception:  # noqa: BLE001  (a count not given back only expires with its window)
                     log.warning("sms code limits: could not give back a request")
-            raise RateLimited(retry_after=max(1, math.ceil(reset - time.time())))
+            raise _refused(item, (key, scope), strategy)

@@ -7,7 +7,7 @@ from flask_smorest import Blueprint
 
 from credits.auth.models import Role
 from credits.auth.permissions import BEARER, role_required
-from credits.auth.throttle import per_user_limit
+from credits.auth.throttle import count_claim
 from credits.extensions import db
 from credits.pagination import PageArgs, page_schema, paginate
 from credits.projects import services
@@ -23,10 +23,6 @@ from credits.projects.schemas import (
 )
 
 blp = Blueprint("projects_api", __name__, description="Projects and claims")
-
-
-# Claims are limited per user: bots are the enemy of fairness.
-claim_rate_limited = per_user_limit("CLAIM_RATE_LIMIT", scope="claim")
 
 
 class ProjectPageArgs(PageArgs, ProjectListArgs):
@@ -112,12 +108,11 @@ def cancel_project(project_id):
 
 @blp.post("/projects/<int:project_id>/claims")
 @role_required(Role.VOLUNTEER)
-@claim_rate_limited
 @blp.response(201, ClaimOut)
 @blp.doc(security=BEARER)
 def create_claim(project_id):
     """Claim a place: confirmed, or waitlisted with a position; 409 project_full, not_open, …"""
-    claim = services.claim_by_id(project_id, volunteer=current_user)
+    claim = services.claim_by_id(project_id, volunteer=current_user, count_attempt=count_claim)
     db.session.commit()
     return claim
 

@@ -3,6 +3,7 @@ confirmed claims never exceed capacity and the waitlist never exceeds its capaci
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -280,12 +281,13 @@ _FULL_NOW = select(
 ).where(_P.id == bindparam("project_id"))
 
 
-def claim_by_id(project_id: int, *, volunteer: User) -> Claim:
-    """The API's claim (the races in tests/projects go through it too). Once a project is full, nearly every
-    request of its flash crowd is a refusal: it is answered from one read of the project's row, before the project
-    is loaded, with no lock and no write — project_full, or already_claimed for a volunteer whose first reply was
-    lost. Anything else (not full, not open, no such project) takes `claim`'s whole path, which applies the same
-    rule again."""
+def claim_by_id(project_id: int, *, volunteer: User, count_attempt: Callable[[], None] | None = None) -> Claim:
+    """The claim of the API and the page (the races in tests/projects go through it too). Once a project is full,
+    nearly every request of its flash crowd is a refusal: it is answered from one read of the project's row, before
+    the project is loaded, with no lock and no write — project_full, or already_claimed for a volunteer whose first
+    reply was lost. Anything else (not full, not open, no such project) takes `claim`'s whole path, which applies
+    the same rule again. `count_attempt` (the per-user claim limit) is called once a request is past that refusal:
+    the limit guards the write path, and a full project's refusal costs less than counting it."""
     if volunteer.has_role(Role.VOLUNTEER):
         row = db.session.execute(_FULL_NOW, {"now": utcnow(), "volunteer_id": volunteer.id,
                                              "project_id": project_id}).one_or_none()
@@ -293,6 +295,8 @@ def claim_by_id(project_id: int, *, volunteer: User) -> Claim:
             refusal = AlreadyClaimed() if row[1] else ProjectFull()
             CLAIMS.labels(refusal.code).inc()
             raise refusal
+    if count_attempt is not None:
+        count_attempt()
     return claim(get_claimable(project_id), volunteer=volunteer)
 
 

@@ -22,12 +22,12 @@ from sqlalchemy import select
 from credits.auth.models import Role
 from credits.auth.permissions import login_required, role_required
 from credits.auth.services import require_own_organization
+from credits.auth.throttle import count_claim
 from credits.errors import DomainError
 from credits.extensions import db
 from credits.fields import Text
 from credits.pagination import PageArgs, paginate
 from credits.projects import services
-from credits.projects.api import claim_rate_limited
 from credits.projects.models import Claim, ClaimStatus, Project, ProjectStatus
 from credits.projects.schemas import ProjectIn, ProjectPatchIn, PublishIn
 from credits.settings.services import get_policy
@@ -194,7 +194,6 @@ def claim_landing(project_id: int):
 
 @bp.post("/projects/<int:project_id>/claim")
 @role_required(Role.VOLUNTEER)
-@claim_rate_limited
 def claim(project_id: int):
     """One tap: confirmed, or waitlisted with a position, shown at once on the project's page."""
     project = services.get_claimable(project_id)
@@ -206,7 +205,8 @@ def claim(project_id: int):
         return _("名额已满，您在候补第 %(position)s 位，有人取消就按序递补。",
                  position=services.waitlist_position(new))
 
-    return _act(lambda: services.claim(project, volunteer=current_user), outcome, target)
+    return _act(lambda: services.claim_by_id(project_id, volunteer=current_user, count_attempt=count_claim),
+                outcome, target)
 
 
 @bp.get("/me/claims")

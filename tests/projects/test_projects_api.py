@@ -525,6 +525,23 @@ def test_the_claim_rate_limit_follows_the_config(app, client, published, volunte
     assert error_of(claim(client, published()["id"], v), 429)["code"] == "rate_limited"
 
 
+def test_a_full_projects_refusals_do_not_count_against_the_claim_limit(app, client, published, volunteer):
+    """The limit guards the write path: a volunteer refreshing a full project in a flash crowd is told
+    project_full each time without using up the claims the limit allows."""
+    app.config["CLAIM_RATE_LIMIT"] = "2 per minute"
+    full = published(capacity=1, waitlist_capacity=0)
+    assert claim(client, full["id"], volunteer()).status_code == 201
+    v = volunteer()
+    for _ in range(5):
+        assert error_of(claim(client, full["id"], v), 409)["code"] == "project_full"
+
+    assert claim(client, published()["id"], v).status_code == 201
+    assert claim(client, published()["id"], v).status_code == 201
+    refused = claim(client, published()["id"], v)
+    assert error_of(refused, 429)["code"] == "rate_limited"
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+
+
 def test_fractional_places_are_refused_not_truncated(client, coordinator):
     now = datetime.now(UTC)
     body = {"title": "变废为宝", "category": "环境保护", "location": "奉城镇", "capacity": 2.5,
