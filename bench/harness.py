@@ -155,6 +155,12 @@ class Redis:
             self.proc.terminate()
             self.proc.wait(timeout=10)
 
+    def keys(self, pattern: str) -> list[str]:
+        from redis import Redis as Client
+
+        with Client.from_url(self.url, decode_responses=True) as client:
+            return list(client.scan_iter(pattern))
+
 
 def _redis_ping(port: int, password: str) -> bool:
     try:

@@ -83,8 +83,8 @@ def _config(key: str):
     return lambda: current_app.config[key]
 
 
-# Redis away: sign-ins are counted in this process's memory until it answers again, as the limiter does for the
-# other limits (RATELIMIT_IN_MEMORY_FALLBACK_ENABLED).
+# Redis away: the limits counted here go to this process's memory for as long as it does not answer (each count
+# tries Redis first), as Flask-Limiter does for the registration limit (RATELIMIT_IN_MEMORY_FALLBACK_ENABLED).
 _memory_limiter = FixedWindowRateLimiter(MemoryStorage())
 
 
