@@ -6,7 +6,7 @@ import logging
 import re
 from collections.abc import Mapping
 
-from flask import Flask, abort, g, has_request_context, request, session
+from flask import Flask, abort, has_request_context, request, session
 from flask_login import AnonymousUserMixin
 
 from credits.config import Config, config_from_env
@@ -187,7 +187,7 @@ def register_blueprints(app: Flask) -> None:
 
 def register_security(app: Flask) -> None:
     """CSRF on every form outside the API, bearer tokens (and only them) inside it, and security headers."""
-    from credits.auth.services import token_from_header
+    from credits.auth.permissions import sign_in_bearer
     from credits.auth.sessions import register_sessions
 
     register_sessions(app)
@@ -195,9 +195,8 @@ def register_security(app: Flask) -> None:
     @app.before_request
     def authenticate_api():
         if request.path.startswith("/api/"):
-            # The API ignores cookies: no bearer token means anonymous, whatever the session says.
-            g.api_token = token_from_header(request.headers.get("Authorization"))
-            g._login_user = g.api_token.user if g.api_token else AnonymousUserMixin()
+            if not getattr(app.view_functions.get(request.endpoint), "signs_in_itself", False):
+                sign_in_bearer()
         elif request.method not in READ_ONLY_METHODS:
             csrf.protect()
 

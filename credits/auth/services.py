@@ -210,18 +210,26 @@ def issue_token(user: User) -> tuple[str, ApiToken]:
     return raw, token
 
 
+# A live token, as the WHERE of a statement with the parameters token_hash and now.
+LIVE_TOKEN = (ApiToken.token_hash == bindparam("token_hash"), ApiToken.revoked_at.is_(None),
+              ApiToken.expires_at > bindparam("now"))
 # Every API request runs this: one query for the token, its user and the user's roles, built once.
-_LIVE_TOKEN = (select(ApiToken).options(joinedload(ApiToken.user).joinedload(User.role_rows))
-               .where(ApiToken.token_hash == bindparam("token_hash"), ApiToken.revoked_at.is_(None),
-                      ApiToken.expires_at > bindparam("now")))
+_LIVE_TOKEN = select(ApiToken).options(joinedload(ApiToken.user).joinedload(User.role_rows)).where(*LIVE_TOKEN)
+
+
+def bearer_hash(header: str | None) -> str | None:
+    """The stored form (token_hash) of the token an `Authorization: Bearer …` header carries, if it carries one."""
+    if not header or not header.startswith("Bearer "):
+        return None
+    return token_hash(header[7:].strip())
 
 
 def token_from_header(header: str | None) -> ApiToken | None:
     """The live token named by an `Authorization: Bearer …` header, if any."""
-    if not header or not header.startswith("Bearer "):
+    hashed = bearer_hash(header)
+    if hashed is None:
         return None
-    token = db.session.scalars(_LIVE_TOKEN, {"token_hash": token_hash(header[7:].strip()), "now": utcnow()}
-                               ).unique().one_or_none()
+    token = db.session.scalars(_LIVE_TOKEN, {"token_hash": hashed, "now": utcnow()}).unique().one_or_none()
     if token is None or not token.user.is_active:
         return None
     return token

@@ -75,6 +75,8 @@ def register_sessions(app: Flask) -> None:
         # here (after an error they are expired, and reading them would query a database that may be away).
         user = g.get("_login_user")
         signed_in = user is not None and not isinstance(user, AnonymousUserMixin)
-        if signed_in or request.path.startswith("/api/v1/me"):
+        # A bearer request's answer is the token holder's, even one given before they were signed in (a full
+        # project's refusal, `permissions.signs_in_itself`).
+        if signed_in or request.path.startswith("/api/v1/me") or "Authorization" in request.headers:
             response.headers["Cache-Control"] = "no-store"
         return response

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from flask import request
 from flask_login import current_user
 from flask_smorest import Blueprint
 
 from credits.auth.models import Role
-from credits.auth.permissions import BEARER, role_required
+from credits.auth.permissions import BEARER, require_role, role_required, sign_in_bearer, signs_in_itself
+from credits.auth.services import bearer_hash
 from credits.auth.throttle import count_claim
 from credits.extensions import db
 from credits.pagination import PageArgs, page_schema, paginate
@@ -107,11 +109,15 @@ def cancel_project(project_id):
 
 
 @blp.post("/projects/<int:project_id>/claims")
-@role_required(Role.VOLUNTEER)
+@signs_in_itself
 @blp.response(201, ClaimOut)
 @blp.doc(security=BEARER)
 def create_claim(project_id):
     """Claim a place: confirmed, or waitlisted with a position; 409 project_full, not_open, …"""
+    # Most of a flash crowd is refused from one read of the token and the project, before anyone is signed in.
+    services.refuse_if_full_for_token(project_id, bearer_hash(request.headers.get("Authorization")))
+    sign_in_bearer()
+    require_role(Role.VOLUNTEER)
     claim = services.claim_by_id(project_id, volunteer=current_user, count_attempt=count_claim)
     db.session.commit()
     return claim

@@ -8,12 +8,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import bindparam, case, exists, func, or_, select, update
+from sqlalchemy import Select, bindparam, case, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from credits.auth.audit import record_event
-from credits.auth.models import Role, User
-from credits.auth.services import require_own_organization
+from credits.auth.models import ApiToken, Role, User, UserRole
+from credits.auth.services import LIVE_TOKEN, require_own_organization
 from credits.database import lock
 from credits.errors import DomainError, Forbidden, InvalidInput, InvalidState, NotFound
 from credits.extensions import db
@@ -270,15 +270,45 @@ def _live_claimants(project: Project) -> list[User]:
 
 
 _P, _C = Project.__table__.c, Claim.__table__.c
-# A flash crowd's usual answer, read in one Core statement (no ORM load of the project): whether the project is open
-# now and both its counters are full — the rule `_claim` applies to the row it loaded — and whether the volunteer
-# holds a live claim on it. Built once; only the parameters change.
-_FULL_NOW = select(
-    (_P.status == ProjectStatus.PUBLISHED.value) & (_P.publish_at <= bindparam("now")) & (_P.ends_at > bindparam("now"))
-    & (_P.confirmed_count >= _P.capacity) & (_P.waitlist_count >= _P.waitlist_capacity),
-    exists().where(_C.project_id == _P.id, _C.volunteer_id == bindparam("volunteer_id"),
-                   or_(*(_C.status == status for status in LIVE))),
-).where(_P.id == bindparam("project_id"))
+
+
+def _full_now(volunteer_id: Any) -> Select:
+    """A flash crowd's usual answer, read in one Core statement (no ORM load of the project): whether the project is
+    open now and both its counters are full — the rule `_claim` applies to the row it loaded — and whether the
+    volunteer holds a live claim on it."""
+    return select(
+        (_P.status == ProjectStatus.PUBLISHED.value) & (_P.publish_at <= bindparam("now"))
+        & (_P.ends_at > bindparam("now"))
+        & (_P.confirmed_count >= _P.capacity) & (_P.waitlist_count >= _P.waitlist_capacity),
+        exists().where(_C.project_id == _P.id, _C.volunteer_id == volunteer_id,
+                       or_(*(_C.status == status for status in LIVE))),
+    )
+
+
+# Built once; only the parameters change. By the volunteer's id (a signed-in user), or by the API's bearer token:
+# then the same read also checks the token is live and its user an active volunteer, so a refusal loads nobody.
+_FULL_NOW = _full_now(bindparam("volunteer_id")).where(_P.id == bindparam("project_id"))
+_FULL_NOW_FOR_TOKEN = (
+    _full_now(ApiToken.user_id).select_from(ApiToken)
+    .join(User, (User.id == ApiToken.user_id) & User.is_active_user)
+    .join(Project, _P.id == bindparam("project_id"))
+    .where(*LIVE_TOKEN, exists().where(UserRole.user_id == User.id, UserRole.role == Role.VOLUNTEER.value)))
+
+
+def _refuse_if_full(row: Any) -> None:
+    if row is not None and row[0]:
+        refusal = AlreadyClaimed() if row[1] else ProjectFull()
+        CLAIMS.labels(refusal.code).inc()
+        raise refusal
+
+
+def refuse_if_full_for_token(project_id: int, hashed_token: str | None) -> None:
+    """The API's flash-crowd refusal from the bearer token (`auth.services.bearer_hash`) alone, before the request
+    signs anyone in: project_full or already_claimed when the token is a live volunteer's and the project is open
+    and full. Anything else — no token, another role, not full — returns, for the whole path to answer."""
+    if hashed_token is not None:
+        _refuse_if_full(db.session.execute(_FULL_NOW_FOR_TOKEN, {
+            "now": utcnow(), "token_hash": hashed_token, "project_id": project_id}).one_or_none())
 
 
 def claim_by_id(project_id: int, *, volunteer: User, count_attempt: Callable[[], None] | None = None) -> Claim:
@@ -289,12 +319,8 @@ def claim_by_id(project_id: int, *, volunteer: User, count_attempt: Callable[[],
     the same rule again. `count_attempt` (the per-user claim limit) is called once a request is past that refusal:
     the limit guards the write path, and a full project's refusal costs less than counting it."""
     if volunteer.has_role(Role.VOLUNTEER):
-        row = db.session.execute(_FULL_NOW, {"now": utcnow(), "volunteer_id": volunteer.id,
-                                             "project_id": project_id}).one_or_none()
-        if row is not None and row[0]:
-            refusal = AlreadyClaimed() if row[1] else ProjectFull()
-            CLAIMS.labels(refusal.code).inc()
-            raise refusal
+        _refuse_if_full(db.session.execute(_FULL_NOW, {"now": utcnow(), "volunteer_id": volunteer.id,
+                                                       "project_id": project_id}).one_or_none())
     if count_attempt is not None:
         count_attempt()
     return claim(get_claimable(project_id), volunteer=volunteer)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 from credits.extensions import db
 from credits.projects.models import Claim, Project
@@ -540,6 +540,45 @@ def test_a_full_projects_refusals_do_not_count_against_the_claim_limit(app, clie
     refused = claim(client, published()["id"], v)
     assert error_of(refused, 429)["code"] == "rate_limited"
     assert 1 <= int(refused.headers["Retry-After"]) <= 60
+
+
+def test_a_full_projects_refusal_is_one_read_of_token_and_project_and_still_checks_who_asks(
+        client, published, volunteer, coordinator, make_user, token_for):
+    """The flash crowd's answer: one SELECT for the whole request (token, user, role, project, held claim), no lock,
+    no write, nobody loaded — and the refusal goes only to a live volunteer's token; anyone else gets the answer
+    the whole path gives them."""
+    full = published(capacity=1, waitlist_capacity=0)
+    holder = volunteer()
+    assert claim(client, full["id"], holder).status_code == 201
+    late = volunteer()
+    statements = []
+
+    def seen(_conn, _cursor, statement, *_args):
+        statements.append(statement.upper())
+
+    event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        for headers, code in ((late, "project_full"), (holder, "already_claimed")):
+            statements.clear()
+            refused = claim(client, full["id"], headers)
+            assert error_of(refused, 409)["code"] == code
+            assert refused.headers["Cache-Control"] == "no-store"  # the answer is this token holder's
+            sql = [s for s in statements if not s.lstrip().startswith(("BEGIN", "ROLLBACK", "SAVEPOINT"))]
+            assert len(sql) == 1 and sql[0].lstrip().startswith("SELECT") and "FOR UPDATE" not in sql[0], sql
+    finally:
+        event.remove(db.engine, "before_cursor_execute", seen)
+
+    assert error_of(claim(client, full["id"], {"Authorization": "Bearer not-a-token"}), 401)["code"]
+    assert error_of(claim(client, full["id"], {}), 401)
+    assert error_of(claim(client, full["id"], coordinator), 403)["code"] == "forbidden"
+    revoked, suspended = volunteer(), make_user()
+    suspended_headers = token_for(suspended)
+    assert client.delete("/api/v1/auth/token", headers=revoked).status_code in (200, 204)
+    suspended.is_active_user = False
+    db.session.commit()
+    assert error_of(claim(client, full["id"], revoked), 401)
+    assert error_of(claim(client, full["id"], suspended_headers), 401)
+    assert len(db.session.scalars(select(Claim).where(Claim.project_id == full["id"])).all()) == 1
 
 
 def test_fractional_places_are_refused_not_truncated(client, coordinator):
