@@ -433,7 +433,8 @@ def run(args) -> int:
         proc = start_gunicorn(args, env, log_path)
         wait_healthy(proc, args.port)
         if args.yardstick:
-            yardstick = start_gunicorn(args, env, workdir / "yardstick.log", yardstick_port, "bench.yardstick:app")
+            yardstick = start_gunicorn(args, env, workdir / "yardstick.log", yardstick_port,
+                                       f"bench.yardstick:{args.yardstick_app}")
             wait_healthy(yardstick, yardstick_port)
         common = {"port": args.port, "concurrency": args.concurrency, "timeout": args.request_timeout,
                   "keepalive": args.keepalive}
@@ -519,7 +520,7 @@ def run(args) -> int:
         yard_ratio = c["rps"] / y["rps"]
         print_figures("yardstk", y)
         print_cpu("yardstick claims", yard["cpu"], yard["elapsed"])
-        print(f"ratio claims/yardstick throughput: {yard_ratio:.2f}   "
+        print(f"ratio claims/yardstick ({args.yardstick_app}) throughput: {yard_ratio:.2f}   "
               f"(app CPU per claim {claims['cpu']['app_ms_per_request']:.2f} ms vs yardstick "
               f"{yard['cpu']['app_ms_per_request']:.2f} ms)")
         failures += check_claims(app, "yardstick", yard, data["yardstick_project_id"], data, args)[2]
@@ -538,7 +539,7 @@ def run(args) -> int:
             "keepalive": args.keepalive, "workers": args.workers, "worker_class": args.worker_class,
             "threads": args.threads, "requests": n, "concurrency": args.concurrency,
             "claims": c, "healthz": h, "healthz_runs": [summarise(r) for r in healthz], "ratio": ratio,
-            "yardstick": y, "yardstick_ratio": yard_ratio, "timeline": tl,
+            "yardstick": y, "yardstick_app": args.yardstick_app, "yardstick_ratio": yard_ratio, "timeline": tl,
             "cpu": {"claims": claims["cpu"], "healthz": [r["cpu"] for r in healthz],
                     "yardstick": yard["cpu"] if yard else None},
             "outcomes": dict(outcomes), "database": figures, "failures": failures, "target_misses": misses},
@@ -595,6 +596,8 @@ def main() -> None:
     p.add_argument("--keepalive", action="store_true",
                    help="each client sends its requests over one HTTP/1.1 keep-alive connection, opened before the "
                         "claims open (a phone with the page open); default: one connection per request")
+    p.add_argument("--yardstick-app", choices=("app", "flask_app"), default="app",
+                   help="bench/yardstick.py's bare WSGI function (default) or the same claim as a bare Flask view")
     p.add_argument("--no-yardstick", dest="yardstick", action="store_false",
                    help="skip bench/yardstick.py (it needs PostgreSQL; SQLite runs skip it anyway)")
     p.add_argument("--db", choices=("postgres", "sqlite"), default="postgres")

@@ -15,7 +15,8 @@ suspension and active-claim checks, metrics — which is what the ratio to it me
 
 flash_claim.py serves it with the same server and settings as the product, on another port:
 `gunicorn … bench.yardstick:app` or `granian --interface wsgi … bench.yardstick:app`, DATABASE_URL in the
-environment (a SQLAlchemy URL; "+psycopg" is dropped). PostgreSQL only.
+environment (a SQLAlchemy URL; "+psycopg" is dropped). PostgreSQL only. `bench.yardstick:flask_app` is a rung
+between the two: the same function as a bare Flask view, to measure what Flask itself costs a claim.
 """
 
 from __future__ import annotations
@@ -101,6 +102,14 @@ def claim(conn: psycopg.Connection, project_id: int, volunteer_id: int, now: dat
                            "waitlist_position": position}
 
 
+def volunteer_for(conn: psycopg.Connection, header: str, now: datetime) -> int | None:
+    """The volunteer a bearer header names (a live token of an active user with the volunteer role), if any."""
+    if not header.startswith("Bearer "):
+        return None
+    user = conn.execute(TOKEN, (hashlib.sha256(header[7:].strip().encode()).hexdigest(), now)).fetchone()
+    return user[0] if user else None
+
+
 def app(environ, start_response):
     path, method = environ.get("PATH_INFO", ""), environ["REQUEST_METHOD"]
     conn = connection()
@@ -111,15 +120,45 @@ def app(environ, start_response):
         match = CLAIMS_PATH.fullmatch(path)
         if not match or method != "POST":
             return refuse(start_response, "404 Not Found", "not_found")
-        header = environ.get("HTTP_AUTHORIZATION", "")
-        if not header.startswith("Bearer "):
-            return refuse(start_response, "401 Unauthorized", "unauthorized")
         now = datetime.now(UTC)
-        user = conn.execute(TOKEN, (hashlib.sha256(header[7:].strip().encode()).hexdigest(), now)).fetchone()
-        if user is None:
+        volunteer = volunteer_for(conn, environ.get("HTTP_AUTHORIZATION", ""), now)
+        if volunteer is None:
             return refuse(start_response, "401 Unauthorized", "unauthorized")
-        status, body = claim(conn, int(match[1]), user[0], now)
+        status, body = claim(conn, int(match[1]), volunteer, now)
         return answer(start_response, status, body)
     finally:
         if not conn.closed:
             conn.rollback()  # nothing after a commit; the refusal's reads otherwise
+
+
+def _flask_app():
+    """The same claim and the same SQL as `app`, as a bare Flask view (no extension, no ORM): what Flask's own
+    request and response objects, routing and JSON cost per claim (`flash_claim.py --yardstick-app flask_app`)."""
+    from flask import Flask, request
+
+    flask = Flask("yardstick")
+
+    @flask.get("/healthz")
+    def healthz():
+        connection().execute("SELECT 1")
+        return {"status": "ok"}
+
+    @flask.post("/api/v1/projects/<int:project_id>/claims")
+    def claims(project_id: int):
+        conn, now = connection(), datetime.now(UTC)
+        volunteer = volunteer_for(conn, request.headers.get("Authorization", ""), now)
+        if volunteer is None:
+            return {"error": {"code": "unauthorized", "message": "unauthorized"}}, 401
+        status, body = claim(conn, project_id, volunteer, now)
+        return body, int(status.split()[0])
+
+    @flask.teardown_request
+    def rollback(_exc):
+        conn = getattr(_local, "conn", None)
+        if conn is not None and not conn.closed:
+            conn.rollback()
+
+    return flask
+
+
+flask_app = _flask_app()

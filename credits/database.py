@@ -73,15 +73,28 @@ def end_session(_exc: BaseException | None = None) -> None:
     db.session.remove()
 
 
-def lock(obj) -> None:
+def lock(obj, *, reread: bool = True) -> None:
     """Take the row lock of a loaded object for the rest of the transaction and re-read it, so the caller decides
     on the state the winner of a race left (FOR UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE already holds the
-    database's write lock)."""
+    database's write lock). `reread=False` when the lock only serialises a decision made from other rows (a
+    volunteer's claims), so the object's own columns need not be read again."""
     if isinstance(obj, LocalProxy):  # current_user
         obj = obj._get_current_object()
     model = type(obj)
     db.session.execute(select(model.id).where(model.id == obj.id).with_for_update())
-    db.session.refresh(obj)
+    if reread:
+        db.session.refresh(obj)
+
+
+def commit_as_written() -> None:
+    """Commit without expiring what the session holds, for an answer built from the objects this request has just
+    written (a claim's 201): after a plain commit each of them is read back row by row."""
+    session = db.session()
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = True
 
 
 def is_retryable(exc: BaseException) -> bool:

@@ -10,6 +10,7 @@ from credits.auth.models import Role
 from credits.auth.permissions import BEARER, require_role, role_required, sign_in_bearer, signs_in_itself
 from credits.auth.services import bearer_hash
 from credits.auth.throttle import count_claim
+from credits.database import commit_as_written
 from credits.extensions import db
 from credits.pagination import PageArgs, page_schema, paginate
 from credits.projects import services
@@ -114,12 +115,14 @@ def cancel_project(project_id):
 @blp.doc(security=BEARER)
 def create_claim(project_id):
     """Claim a place: confirmed, or waitlisted with a position; 409 project_full, not_open, …"""
-    # Most of a flash crowd is refused from one read of the token and the project, before anyone is signed in.
+    # Most of a flash crowd is refused from one read of the token and the project, before anyone is signed in; the
+    # rest take the whole path (which applies the same rule to the project it loads).
     services.refuse_if_full_for_token(project_id, bearer_hash(request.headers.get("Authorization")))
     sign_in_bearer()
     require_role(Role.VOLUNTEER)
-    claim = services.claim_by_id(project_id, volunteer=current_user, count_attempt=count_claim)
-    db.session.commit()
+    count_claim()
+    claim = services.claim(services.get_claimable(project_id), volunteer=current_user)
+    commit_as_written()
     return claim
 
 

@@ -312,10 +312,11 @@ def refuse_if_full_for_token(project_id: int, hashed_token: str | None) -> None:
 
 
 def claim_by_id(project_id: int, *, volunteer: User, count_attempt: Callable[[], None] | None = None) -> Claim:
-    """The claim of the API and the page (the races in tests/projects go through it too). Once a project is full,
-    nearly every request of its flash crowd is a refusal: it is answered from one read of the project's row, before
-    the project is loaded, with no lock and no write — project_full, or already_claimed for a volunteer whose first
-    reply was lost. Anything else (not full, not open, no such project) takes `claim`'s whole path, which applies
+    """The claim of a signed-in volunteer: the page's (the API's does the same from its bearer token,
+    `refuse_if_full_for_token`; the races in tests/projects go through both). Once a project is full, nearly every
+    request of its flash crowd is a refusal: it is answered from one read of the project's row, before the project
+    is loaded, with no lock and no write — project_full, or already_claimed for a volunteer whose first reply was
+    lost. Anything else (not full, not open, no such project) takes `claim`'s whole path, which applies
     the same rule again. `count_attempt` (the per-user claim limit) is called once a request is past that refusal:
     the limit guards the write path, and a full project's refusal costs less than counting it."""
     if volunteer.has_role(Role.VOLUNTEER):
@@ -351,7 +352,7 @@ def _claim(project: Project, volunteer: User) -> Claim:
     # whose first reply was lost must still learn that it holds a place: one indexed lookup, no lock.
     if project.confirmed_count >= project.capacity and project.waitlist_count >= project.waitlist_capacity:
         raise AlreadyClaimed() if _holds_claim(project, volunteer) else ProjectFull()
-    lock(volunteer)  # one volunteer's requests, one at a time
+    lock(volunteer, reread=False)  # one volunteer's requests, one at a time; decided from their claims below
     if _holds_claim(project, volunteer):
         raise AlreadyClaimed()
     policy = get_policy()  # read once: a query and the schema's load
