@@ -190,6 +190,9 @@ def kill_workers(pg: Postgres, workdir: Path, args) -> Report:
         instance.start()
 
         def phase(name: str, requests: list[dict]) -> list[dict]:
+            if not requests:  # e.g. redemptions when no voucher take succeeded
+                report.check(False, f"{name}: the phase had requests to send", "none")
+                return []
             killer = Killer(instance, args.kill_interval)
             killer.start()
             # Paced to last ~phase_seconds, several kill intervals: a claim answered in a few ms let a whole
@@ -202,6 +205,10 @@ def kill_workers(pg: Postgres, workdir: Path, args) -> Report:
                         f"p95 {percentile(latencies, 95) * 1000:.0f} ms; {by_status(run['results'])}")
             # A phase over before the first kill would pass every check below without testing anything.
             report.check(kills >= 1, f"{name}: at least one worker killed during the phase", f"{kills}")
+            # The main process must outlive its workers' deaths (granian exits on what it takes for a crash loop).
+            exited = instance.proc.poll()
+            report.check(exited is None, f"{name}: {instance.server}'s main process still running after the phase",
+                         f"exited with {exited}: {server_exit_reason(instance)}" if exited is not None else "")
             return run["results"]
 
         results += phase("claims", claims(data["project_ids"][0], data["tokens"], instance.port))
@@ -226,6 +233,13 @@ def kill_workers(pg: Postgres, workdir: Path, args) -> Report:
     report.check(voucher_per_key(app) == 0, "a resent take (same Idempotency-Key) never made a second voucher")
     check_data(report, app, results, [instance])
     return report
+
+
+def server_exit_reason(instance: AppServer) -> str:
+    """The server's last error line before it exited (granian: "Worker crash loop detected, exiting")."""
+    errors = [line for line in instance.log_path.read_text(errors="replace").splitlines()
+              if "[ERROR]" in line or "crash loop" in line or "Shutting down" in line]
+    return "; ".join(errors[-2:]) or "nothing in its log"
 
 
 def wait_workers(instance: AppServer, count: int) -> bool:
