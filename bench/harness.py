@@ -23,6 +23,7 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from datetime import timedelta
+from email.message import Message
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,8 +43,10 @@ def free_port() -> int:
 
 
 def http(method: str, url: str, token: str | None = None, body: dict | None = None,
-         timeout: float = 10) -> tuple[int, dict, dict]:
-    """One request with urllib: (status, JSON body or {}, headers). 0 when the connection failed."""
+         timeout: float = 10) -> tuple[int, dict, Message | dict]:
+    """One request with urllib: (status, JSON body or {}, headers). 0 when the connection failed. The headers are
+    urllib's message, whose `get` ignores case: granian sends names in lower case (retry-after), gunicorn as the
+    app wrote them."""
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json",
                                                                          "Accept": "application/json"})
@@ -51,9 +54,9 @@ def http(method: str, url: str, token: str | None = None, body: dict | None = No
         req.add_header("Authorization", f"Bearer {token}")
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return resp.status, _json(resp.read()), dict(resp.headers)
+            return resp.status, _json(resp.read()), resp.headers
     except urllib.error.HTTPError as exc:
-        return exc.code, _json(exc.read()), dict(exc.headers)
+        return exc.code, _json(exc.read()), exc.headers
     except OSError:
         return 0, {}, {}
 

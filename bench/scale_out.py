@@ -35,6 +35,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from email.message import Message
 from pathlib import Path
 
 from harness import (
@@ -125,7 +126,7 @@ def connections(app) -> dict:
     return dict(rows)
 
 
-def sign_in(base: str, phone: str, password: str, forwarded_for: str) -> tuple[int, dict, dict]:
+def sign_in(base: str, phone: str, password: str, forwarded_for: str) -> tuple[int, dict, Message | dict]:
     """POST /api/v1/auth/token on an instance or through nginx, with an X-Forwarded-For of the caller's choosing."""
     return http_tls("POST", f"{base}/api/v1/auth/token", body={"phone": phone, "password": password},
                     headers={"X-Forwarded-For": forwarded_for})
@@ -349,9 +350,10 @@ def through_nginx(report: Report, app, data: dict, a: AppServer, b: AppServer, w
         proc.wait(timeout=10)
 
 
-def http_tls(method: str, url: str, body: dict | None = None, headers: dict | None = None) -> tuple[int, dict, dict]:
+def http_tls(method: str, url: str, body: dict | None = None, headers: dict | None = None
+             ) -> tuple[int, dict, Message | dict]:
     """One request, HTTP or HTTPS (nginx's self-signed certificate trusted): (status, JSON body, headers); 0 when
-    the connection failed."""
+    the connection failed. The headers are urllib's message, whose `get` ignores case (granian sends lower case)."""
     import json
     import ssl
     import urllib.error
@@ -363,12 +365,12 @@ def http_tls(method: str, url: str, body: dict | None = None, headers: dict | No
                                  headers={"Content-Type": "application/json", **(headers or {})})
     try:
         with urllib.request.urlopen(req, timeout=10, context=context) as resp:
-            return resp.status, json.loads(resp.read() or b"{}"), dict(resp.headers)
+            return resp.status, json.loads(resp.read() or b"{}"), resp.headers
     except urllib.error.HTTPError as exc:
         try:
-            return exc.code, json.loads(exc.read() or b"{}"), dict(exc.headers)
+            return exc.code, json.loads(exc.read() or b"{}"), exc.headers
         except ValueError:
-            return exc.code, {}, dict(exc.headers)
+            return exc.code, {}, exc.headers
     except OSError:
         return 0, {}, {}
 
