@@ -3,15 +3,19 @@
     .venv/bin/python bench/faults.py                       # all three, full loads
     .venv/bin/python bench/faults.py --quick               # CI: the same, smaller
     .venv/bin/python bench/faults.py --only kill           # or pg-outage, redis-outage, sms-worker, sqlite
+    .venv/bin/python bench/faults.py --server granian      # the app under granian with deploy/granian.env
 
-kill        gunicorn -w 3 on a PostgreSQL cluster of its own; `kill -9` of a random worker every ~0.5 s during a
+The app is served by gunicorn (`-c deploy/gunicorn.conf.py`) or, with --server granian, by granian with
+deploy/granian.env's settings (as deploy/credits.service runs it); each scenario sets only the port and workers.
+
+kill        3 workers on a PostgreSQL cluster of its own; `kill -9` of a random worker every ~0.5 s during a
             flash claim, then during voucher takes, then during their redemption by staff; each phase is paced over
             ~3 s (--phase-seconds) and must see at least one worker killed. A request whose connection died is sent
             again, as a till or a phone would: takes and redemptions with the same Idempotency-Key; claims have
             none, so a claim whose first attempt had committed comes back 409 already_claimed, which the checks
             accept (the claim row is there).
 pg-outage   a steady stream of claims, voucher takes, wallet reads and /healthz; the cluster is stopped
-            (`pg_ctl stop -m fast`) for 5 s and started again, gunicorn untouched. While it is down every answer
+            (`pg_ctl stop -m fast`) for 5 s and started again, the server untouched. While it is down every answer
             must be 503 with a JSON error; after it is up the same workers must answer again.
 redis-outage the same stream with sign-ins, Redis stopped for 5 s: the rate limits fall back to each worker's
             memory (credits/auth/throttle.py) instead of answering 500, and are counted in Redis again after.
@@ -19,12 +23,13 @@ sms-worker  a burst of waitlist promotions (a holder cancels, the next in line i
             worker (`flask credits worker`, RQ on Redis, SMS_BACKEND=file:…) is killed with `kill -9` every ~1.5 s
             and started again. Afterwards every promotion has exactly one inbox message and exactly one SMS in the
             file backend, and every delivery is `sent`.
-sqlite      gunicorn -w 4 on one SQLite file; concurrent claims, voucher takes, redemptions and cancellations.
-            Zero 500s: every refusal a 4xx or 503 with a JSON error, never "database is locked" as a 500.
+sqlite      4 workers on one SQLite file; concurrent claims, voucher takes, redemptions and cancellations.
+            Zero 500s: every refusal a 4xx or 503 with a JSON error, never "database is locked" as a 500. Then
+            another writer holds the lock: no worker dies or is replaced meanwhile (gunicorn: no WORKER TIMEOUT).
 
 Afterwards, for each: verify-ledger is clean, every 2xx answer is in the database in its final state, nothing is
 half-made (project counters equal claim rows, escrow equals issued vouchers' coins, each redeemed voucher has its
-REDEEM transaction, each voucher one HOLD, quota counters equal live vouchers), no traceback in gunicorn's log.
+REDEEM transaction, each voucher one HOLD, quota counters equal live vouchers), no traceback in the server's log.
 Prints what happened and exits 1 when a check fails. Everything runs on 127.0.0.1 with its own PostgreSQL cluster
 (initdb into a temporary folder; run as root, it uses the postgres user) and its own redis-server.
 """
@@ -46,7 +51,8 @@ from pathlib import Path
 
 from harness import (
     ROOT,
-    Gunicorn,
+    SERVERS,
+    AppServer,
     Load,
     Postgres,
     Redis,
@@ -59,6 +65,7 @@ from harness import (
     free_port,
     http,
     make_app,
+    make_instance,
     percentile,
     seed,
     verify_ledger,
@@ -74,7 +81,7 @@ KINDS = {"claim": ("claim", ()), "take": ("voucher", ("redeemed", "cancelled")),
 class Killer(threading.Thread):
     """`kill -9` a random worker of the instance every `interval` seconds (±40 %) until stopped."""
 
-    def __init__(self, instance: Gunicorn, interval: float = 0.5):
+    def __init__(self, instance: AppServer, interval: float = 0.5):
         super().__init__(daemon=True)
         self.instance, self.interval, self.kills = instance, interval, 0
         self.halt = threading.Event()
@@ -134,7 +141,7 @@ def check_answers(report: Report, results: list[dict], *, allow_503: bool = Fals
                  f"{len(bad)} are not, e.g. {[(r['kind'], r['status'], r['body']) for r in bad[:3]]}")
 
 
-def check_data(report: Report, app, results: list[dict], instances: list[Gunicorn]) -> None:
+def check_data(report: Report, app, results: list[dict], instances: list[AppServer]) -> None:
     figures, failures = consistency(app)
     report.note(f"database: {figures}")
     report.check(not failures, "nothing half-made (counters = rows, escrow = issued vouchers, one HOLD each, "
@@ -144,7 +151,8 @@ def check_data(report: Report, app, results: list[dict], instances: list[Gunicor
     breaches = verify_ledger(app)
     report.check(not breaches, "verify-ledger clean", "; ".join(breaches[:5]))
     for instance in instances:
-        report.check(instance.log_tracebacks() == 0, f"no traceback in gunicorn's log ({instance.log_path.name})",
+        report.check(instance.log_tracebacks() == 0, f"no traceback in {instance.server}'s log "
+                     f"({instance.log_path.name})",
                      f"{instance.log_tracebacks()}")
 
 
@@ -167,7 +175,8 @@ def voucher_per_key(app) -> int:
 
 
 def kill_workers(pg: Postgres, workdir: Path, args) -> Report:
-    report = Report(f"kill -9 a gunicorn worker every ~{args.kill_interval} s (gunicorn -w 3, PostgreSQL)")
+    report = Report(f"kill -9 a {args.server} worker every ~{args.kill_interval} s ({args.server}, 3 workers, "
+                    "PostgreSQL)")
     redis = Redis(workdir)
     env = base_env(pg.database("credits_kill"), redis.url)
     app = make_app(env)
@@ -175,12 +184,15 @@ def kill_workers(pg: Postgres, workdir: Path, args) -> Report:
     data = seed(app, volunteers=n, projects=[{"title": "秒抢（杀进程）", "capacity": places,
                                               "waitlist_capacity": places}],
                 coins=5, services=PRICES, staff=staff_needed(n))
-    instance = Gunicorn("kill", free_port(), 3, env, workdir)
+    instance = make_instance(args.server, "kill", free_port(), 3, env, workdir)
     results: list[dict] = []
     try:
         instance.start()
 
         def phase(name: str, requests: list[dict]) -> list[dict]:
+            if not requests:  # e.g. redemptions when no voucher take succeeded
+                report.check(False, f"{name}: the phase had requests to send", "none")
+                return []
             killer = Killer(instance, args.kill_interval)
             killer.start()
             # Paced to last ~phase_seconds, several kill intervals: a claim answered in a few ms let a whole
@@ -193,6 +205,10 @@ def kill_workers(pg: Postgres, workdir: Path, args) -> Report:
                         f"p95 {percentile(latencies, 95) * 1000:.0f} ms; {by_status(run['results'])}")
             # A phase over before the first kill would pass every check below without testing anything.
             report.check(kills >= 1, f"{name}: at least one worker killed during the phase", f"{kills}")
+            # The main process must outlive its workers' deaths (granian exits on what it takes for a crash loop).
+            exited = instance.proc.poll()
+            report.check(exited is None, f"{name}: {instance.server}'s main process still running after the phase",
+                         f"exited with {exited}: {server_exit_reason(instance)}" if exited is not None else "")
             return run["results"]
 
         results += phase("claims", claims(data["project_ids"][0], data["tokens"], instance.port))
@@ -200,7 +216,11 @@ def kill_workers(pg: Postgres, workdir: Path, args) -> Report:
         results += taken
         issued = [r for r in taken if r["status"] == 201]
         results += phase("redemptions", redemptions(issued, data["staff_tokens"], instance.port))
-        report.check(wait_workers(instance, 3), "gunicorn replaced every killed worker (3 alive, /healthz 200)")
+        replaced = wait_workers(instance, 3)
+        exited = instance.proc.poll()
+        report.check(replaced, f"{instance.server} replaced every killed worker (3 alive, /healthz 200)",
+                     f"{len(instance.worker_pids())} alive" + (f"; {instance.server} itself exited with {exited}"
+                                                               if exited is not None else ""))
     finally:
         instance.stop()
         redis.stop()
@@ -215,7 +235,14 @@ def kill_workers(pg: Postgres, workdir: Path, args) -> Report:
     return report
 
 
-def wait_workers(instance: Gunicorn, count: int) -> bool:
+def server_exit_reason(instance: AppServer) -> str:
+    """The server's last error line before it exited (granian: "Worker crash loop detected, exiting")."""
+    errors = [line for line in instance.log_path.read_text(errors="replace").splitlines()
+              if "[ERROR]" in line or "crash loop" in line or "Shutting down" in line]
+    return "; ".join(errors[-2:]) or "nothing in its log"
+
+
+def wait_workers(instance: AppServer, count: int) -> bool:
     def ready() -> bool:
         return len(instance.worker_pids()) == count and http("GET", f"{instance.url}/healthz")[0] == 200
 
@@ -223,14 +250,14 @@ def wait_workers(instance: Gunicorn, count: int) -> bool:
 
 
 def pg_outage(pg: Postgres, workdir: Path, args) -> Report:
-    report = Report(f"PostgreSQL stopped for {args.outage} s under load (gunicorn -w 3 left running)")
+    report = Report(f"PostgreSQL stopped for {args.outage} s under load ({args.server}, 3 workers, left running)")
     redis = Redis(workdir)
     env = base_env(pg.database("credits_outage"), redis.url)
     app = make_app(env)
     n = args.volunteers
     data = seed(app, volunteers=n, projects=[{"title": "停库期间的认领", "capacity": n, "waitlist_capacity": 0}],
                 coins=5, services=PRICES, staff=2)
-    instance = Gunicorn("outage", free_port(), 3, env, workdir)
+    instance = make_instance(args.server, "outage", free_port(), 3, env, workdir)
     port = instance.port
     # More than the stream can send before `until`: each volunteer claims once (half in the first round, half in
     # the second, so claims meet the outage too) and keeps taking vouchers (the third is refused,
@@ -301,14 +328,15 @@ def pg_outage(pg: Postgres, workdir: Path, args) -> Report:
 
 
 def redis_outage(pg: Postgres, workdir: Path, args) -> Report:
-    report = Report(f"Redis stopped for {args.outage} s under load (rate limits fall back to each worker's memory)")
+    report = Report(f"Redis stopped for {args.outage} s under load ({args.server}, 3 workers; rate limits fall "
+                    "back to each worker's memory)")
     redis = Redis(workdir)
     env = base_env(pg.database("credits_redis"), redis.url)
     app = make_app(env)
     n = args.volunteers
     data = seed(app, volunteers=n, projects=[{"title": "Redis 停机期间的认领", "capacity": n,
                                               "waitlist_capacity": 0}], coins=5, services=PRICES, staff=2)
-    instance = Gunicorn("redis", free_port(), 3, env, workdir)
+    instance = make_instance(args.server, "redis", free_port(), 3, env, workdir)
     port = instance.port
     # Every request here passes a rate limit kept in Redis: claims, sign-ins (wrong passwords, counted per phone)
     # and redemptions' neighbours, the voucher takes.
@@ -358,7 +386,7 @@ def redis_outage(pg: Postgres, workdir: Path, args) -> Report:
 
 
 def sqlite_writers(workdir: Path, args) -> Report:
-    report = Report(f"SQLite with many writers (gunicorn -w 4, {args.concurrency} clients)")
+    report = Report(f"SQLite with many writers ({args.server}, 4 workers, {args.concurrency} clients)")
     redis = Redis(workdir)
     env = base_env(f"sqlite:///{workdir / 'writers.sqlite'}", redis.url)
     app = make_app(env)
@@ -367,7 +395,7 @@ def sqlite_writers(workdir: Path, args) -> Report:
                                               "waitlist_capacity": places}],
                 coins=5, services=[{"name": "限量洗车", "price": 2, "daily_quota": n // 3}, PRICES[1]],
                 staff=staff_needed(n))
-    instance = Gunicorn("sqlite", free_port(), 4, env, workdir)
+    instance = make_instance(args.server, "sqlite", free_port(), 4, env, workdir)
     port = instance.port
     try:
         instance.start()
@@ -383,7 +411,9 @@ def sqlite_writers(workdir: Path, args) -> Report:
         second += takes(data["service_ids"][::-1], data["tokens"], port, tag="again")
         random.shuffle(second)
         run2 = Load(second, concurrency=args.concurrency, timeout=60).wait()
+        workers_before = instance.worker_pids()
         run3, locked_for = hold_write_lock(workdir / "writers.sqlite", data, port, args)
+        workers_after = instance.worker_pids()
     finally:
         instance.stop()
         redis.stop()
@@ -397,11 +427,19 @@ def sqlite_writers(workdir: Path, args) -> Report:
     unavailable = sum(1 for r in results if r["status"] == 503)
     report.check(all(r["code"] == "unavailable" for r in results if r["status"] == 503),
                  "a write that waited out every retry is a 503 unavailable, not a 500", f"{unavailable} such")
-    log = (workdir / "gunicorn-sqlite.log").read_text(errors="replace")
-    report.note(f"'database is locked' in gunicorn's log: {log.count('database is locked')} times")
+    log = instance.log_path.read_text(errors="replace")
+    report.note(f"'database is locked' in {instance.server}'s log: {log.count('database is locked')} times")
     report.note(f"while the lock was held: {by_status(run3['results'])}")
-    report.check("WORKER TIMEOUT" not in log, "no worker killed for waiting on the lock (gunicorn's timeout)",
-                 f"{log.count('WORKER TIMEOUT')} timeouts")
+    report.check(len(workers_before) == 4 and workers_before == workers_after,
+                 "no worker died or was replaced while the other writer held the lock (same 4 worker pids)",
+                 f"{workers_before} -> {workers_after}")
+    if instance.timeout_line:
+        report.check(instance.timeout_line not in log,
+                     f"no worker killed for waiting on the lock ({instance.server}'s timeout)",
+                     f"{log.count(instance.timeout_line)} × {instance.timeout_line!r}")
+    else:
+        report.note(f"not applicable: a worker killed by the server's request timeout ({instance.server} has "
+                    "none; a request waits until SQLite's busy timeout and the retry budget answer 503)")
     reads = [r for r in run3["results"] if r["kind"] == "wallet"]
     report.check(bool(reads) and all(r["status"] == 200 for r in reads),
                  "reads were answered while the writer held the lock (WAL)", by_status(reads))
@@ -558,7 +596,8 @@ def _sms_worker(report: Report, redis: Redis, pg: Postgres, workdir: Path, args)
 
 def hold_write_lock(path: Path, data: dict, port: int, args) -> tuple[dict, float]:
     """Another writer (a long batch job, a shell left in a transaction) holds SQLite's write lock for longer than
-    gunicorn lets a request run, while volunteers keep taking vouchers and reading their wallets."""
+    gunicorn lets a request run (granian has no such limit), while volunteers keep taking vouchers and reading
+    their wallets."""
     import sqlite3
 
     holder = sqlite3.connect(path, isolation_level=None, timeout=60)
@@ -602,7 +641,7 @@ def run(args) -> int:
     if code == 0 and not args.keep:
         shutil.rmtree(workdir, ignore_errors=True)
     else:
-        print(f"kept {workdir} (gunicorn logs, PostgreSQL's server.log)")
+        print(f"kept {workdir} ({args.server} logs, PostgreSQL's server.log)")
     return code
 
 
@@ -610,6 +649,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="smaller loads, for CI")
     p.add_argument("--only", nargs="+", choices=SCENARIOS, default=list(SCENARIOS))
+    p.add_argument("--server", choices=SERVERS, default="gunicorn",
+                   help="the app server: gunicorn with deploy/gunicorn.conf.py, granian with deploy/granian.env")
     p.add_argument("--volunteers", type=int)
     p.add_argument("--capacity", type=int, help="places (and as many on the waitlist)")
     p.add_argument("--concurrency", type=int)

@@ -1,5 +1,6 @@
-"""What the scale-out and fault scripts share: gunicorn, Redis and PostgreSQL of their own, a seeded scratch
-database, a load generator in its own process, and the checks that the data came through whole.
+"""What the scale-out and fault scripts share: the app under gunicorn or granian, Redis and PostgreSQL of their
+own, a seeded scratch database, a load generator in its own process, and the checks that the data came through
+whole.
 
 Everything here runs on 127.0.0.1 only and cleans up what it started (by process id), also on failure.
 """
@@ -22,6 +23,7 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from datetime import timedelta
+from email.message import Message
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,8 +43,10 @@ def free_port() -> int:
 
 
 def http(method: str, url: str, token: str | None = None, body: dict | None = None,
-         timeout: float = 10) -> tuple[int, dict, dict]:
-    """One request with urllib: (status, JSON body or {}, headers). 0 when the connection failed."""
+         timeout: float = 10) -> tuple[int, dict, Message | dict]:
+    """One request with urllib: (status, JSON body or {}, headers). 0 when the connection failed. The headers are
+    urllib's message, whose `get` ignores case: granian sends names in lower case (retry-after), gunicorn as the
+    app wrote them."""
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json",
                                                                          "Accept": "application/json"})
@@ -50,9 +54,9 @@ def http(method: str, url: str, token: str | None = None, body: dict | None = No
         req.add_header("Authorization", f"Bearer {token}")
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return resp.status, _json(resp.read()), dict(resp.headers)
+            return resp.status, _json(resp.read()), resp.headers
     except urllib.error.HTTPError as exc:
-        return exc.code, _json(exc.read()), dict(exc.headers)
+        return exc.code, _json(exc.read()), exc.headers
     except OSError:
         return 0, {}, {}
 
@@ -74,17 +78,34 @@ def wait_until(predicate, limit: float, step: float = 0.2) -> bool:
     return False
 
 
-class Gunicorn:
-    """One app instance: `gunicorn -c deploy/gunicorn.conf.py -w N -b 127.0.0.1:PORT wsgi:app` in its own
-    process group."""
+def granian_env(path: Path = ROOT / "deploy/granian.env") -> dict[str, str]:
+    """deploy/granian.env as systemd's EnvironmentFile reads it (deploy/credits.service): NAME=value lines, a value
+    in matching quotes without them; comments and blank lines skipped."""
+    lines = path.read_text().splitlines()
+    pairs = (line.split("=", 1) for line in lines if line.strip() and not line.startswith("#"))
+    return {name: value[1:-1] if value[:1] == value[-1:] and value[:1] in "'\"" else value for name, value in pairs}
+
+
+class AppServer:
+    """One app instance on 127.0.0.1:PORT with N workers in its own process group, started with the deploy's
+    settings for its server (subclasses: the command and environment); `make_instance` picks the server."""
+
+    server = ""  # the name printed: "gunicorn", "granian"
+    # The log line of a worker the server killed for running too long, when the server has such a timeout.
+    timeout_line: str | None = None
 
     def __init__(self, name: str, port: int, workers: int, env: dict, workdir: Path, extra: list[str] = ()):
-        self.name, self.port, self.workers, self.env = name, port, workers, env
-        self.log_path = workdir / f"gunicorn-{name}.log"
-        # The deploy's own settings (preloaded app, timeouts, logs), with this run's port and worker count.
-        self.cmd = [str(ROOT / ".venv/bin/gunicorn"), "-c", str(ROOT / "deploy/gunicorn.conf.py"),
-                    "-w", str(workers), "-b", f"{HOST}:{port}", *extra, "wsgi:app"]
+        self.name, self.port, self.workers, self.workdir = name, port, workers, workdir
+        self.env = {**env, **self.settings()}
+        self.log_path = workdir / f"{self.server}-{name}.log"
+        self.cmd = self.command(list(extra))
         self.proc: subprocess.Popen | None = None
+
+    def settings(self) -> dict:
+        return {}
+
+    def command(self, extra: list[str]) -> list[str]:
+        raise NotImplementedError
 
     @property
     def url(self) -> str:
@@ -92,19 +113,20 @@ class Gunicorn:
 
     def start(self) -> None:
         print(f"[{self.name}] $ {' '.join(self.cmd)}", flush=True)
-        log = open(self.log_path, "ab")  # noqa: SIM115  (gunicorn writes to it until it stops)
+        log = open(self.log_path, "ab")  # noqa: SIM115  (the server writes to it until it stops)
         self.proc = subprocess.Popen(self.cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
         if not wait_until(self._healthy, 60):
-            raise RuntimeError(f"gunicorn {self.name} did not answer /healthz in time; see {self.log_path}")
+            raise RuntimeError(f"{self.server} {self.name} did not answer /healthz in time; see {self.log_path}")
 
     def _healthy(self) -> bool:
         if self.proc.poll() is not None:
-            raise RuntimeError(f"gunicorn {self.name} exited with {self.proc.returncode}; see {self.log_path}")
+            raise RuntimeError(f"{self.server} {self.name} exited with {self.proc.returncode}; see {self.log_path}")
         return http("GET", f"{self.url}/healthz", timeout=2)[0] == 200
 
     def worker_pids(self) -> list[int]:
-        """The arbiter's live children, read from /proc (gunicorn forks them; it has no API to list them)."""
+        """The main process's live children, read from /proc: gunicorn's arbiter and granian's main process fork
+        the workers, and neither has an API to list them."""
         pids = []
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
@@ -119,7 +141,7 @@ class Gunicorn:
         return sorted(pids)
 
     def stop(self) -> None:
-        """SIGTERM to the arbiter (its workers finish what they hold), SIGKILL to the group if it hangs."""
+        """SIGTERM to the main process (its workers finish what they hold), SIGKILL to the group if it hangs."""
         if self.proc is None or self.proc.poll() is not None:
             return
         self.proc.send_signal(signal.SIGTERM)
@@ -131,6 +153,46 @@ class Gunicorn:
 
     def log_tracebacks(self) -> int:
         return self.log_path.read_text(errors="replace").count("Traceback")
+
+
+class Gunicorn(AppServer):
+    """`gunicorn -c deploy/gunicorn.conf.py -w N -b 127.0.0.1:PORT wsgi:app`: the deploy's own settings (preloaded
+    app, timeouts, logs), with this run's port and worker count."""
+
+    server = "gunicorn"
+    timeout_line = "WORKER TIMEOUT"
+
+    def command(self, extra: list[str]) -> list[str]:
+        return [str(ROOT / ".venv/bin/gunicorn"), "-c", str(ROOT / "deploy/gunicorn.conf.py"),
+                "-w", str(self.workers), "-b", f"{HOST}:{self.port}", *extra, "wsgi:app"]
+
+
+class Granian(AppServer):
+    """`granian wsgi:app` as deploy/credits.service runs it: deploy/granian.env's GRANIAN_* variables in the
+    environment, this run's host, port and worker count on the command line (which overrides them), and a fresh
+    metrics directory at each start (the unit's RuntimeDirectory)."""
+
+    server = "granian"
+
+    def settings(self) -> dict:
+        return granian_env()
+
+    def command(self, extra: list[str]) -> list[str]:
+        return [str(ROOT / ".venv/bin/granian"), "--host", HOST, "--port", str(self.port),
+                "--workers", str(self.workers), *extra, "wsgi:app"]
+
+    def start(self) -> None:
+        self.env["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix=f"metrics-{self.name}-", dir=self.workdir)
+        super().start()
+
+
+SERVERS = {"gunicorn": Gunicorn, "granian": Granian}
+
+
+def make_instance(server: str, name: str, port: int, workers: int, env: dict, workdir: Path,
+                  extra: list[str] = ()) -> AppServer:
+    """An app instance served by `server` (a key of SERVERS)."""
+    return SERVERS[server](name, port, workers, env, workdir, extra)
 
 
 class Redis:

@@ -1,7 +1,8 @@
 """Scale-out proof: two app instances sharing one PostgreSQL and one Redis behave as one.
 
-Starts two gunicorn instances (`-c deploy/gunicorn.conf.py`, 2 workers each, CREDITS_ENV=production) on two
-ports against one fresh PostgreSQL database and one Redis of its own, and checks:
+Starts two app instances (gunicorn with `-c deploy/gunicorn.conf.py`, or with --server granian granian with
+deploy/granian.env's settings; 2 workers each, CREDITS_ENV=production) on two ports against one fresh PostgreSQL
+database and one Redis of its own, and checks:
 
 1. a flash claim split across both instances sells exactly the places there are — counters equal rows, every 201
    is the row stored, both instances handed out places, verify-ledger clean;
@@ -15,6 +16,7 @@ ports against one fresh PostgreSQL database and one Redis of its own, and checks
 
     .venv/bin/python bench/scale_out.py            # 1,200 volunteers for 100 + 100 places, 200 clients
     .venv/bin/python bench/scale_out.py --quick    # CI: 300 volunteers for 30 + 30 places, 60 clients
+    .venv/bin/python bench/scale_out.py --server granian
 
 It prints what happened and exits 1 when a check fails. Only for 127.0.0.1: it drops and recreates the schema of
 the database it is given (default credits_scaleout on the local server, created if missing).
@@ -33,13 +35,15 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from email.message import Message
 from pathlib import Path
 
 from harness import (
     HOST,
     PASSWORD,
     ROOT,
-    Gunicorn,
+    SERVERS,
+    AppServer,
     Load,
     Redis,
     Report,
@@ -51,6 +55,7 @@ from harness import (
     finish,
     free_port,
     make_app,
+    make_instance,
     percentile,
     seed,
     verify_ledger,
@@ -121,13 +126,13 @@ def connections(app) -> dict:
     return dict(rows)
 
 
-def sign_in(base: str, phone: str, password: str, forwarded_for: str) -> tuple[int, dict, dict]:
+def sign_in(base: str, phone: str, password: str, forwarded_for: str) -> tuple[int, dict, Message | dict]:
     """POST /api/v1/auth/token on an instance or through nginx, with an X-Forwarded-For of the caller's choosing."""
     return http_tls("POST", f"{base}/api/v1/auth/token", body={"phone": phone, "password": password},
                     headers={"X-Forwarded-For": forwarded_for})
 
 
-def throttle(report: Report, a: Gunicorn, b: Gunicorn) -> None:
+def throttle(report: Report, a: AppServer, b: AppServer) -> None:
     """Five failures on A, the sixth attempt on B. The instances trust X-Forwarded-For (TRUSTED_PROXY_COUNT=1, as
     behind nginx), which lets this one client stand for many addresses and so test each key on its own."""
 
@@ -151,7 +156,7 @@ def throttle(report: Report, a: Gunicorn, b: Gunicorn) -> None:
     report.check(other == 201, "another address is not throttled (signs in on B: 201)")
 
 
-def nginx_config(workdir: Path, a: Gunicorn, b: Gunicorn) -> tuple[Path, int, int]:
+def nginx_config(workdir: Path, a: AppServer, b: AppServer) -> tuple[Path, int, int]:
     """deploy/nginx.conf with this run's upstreams, ports and certificate, inside a main config of its own."""
     http_port, https_port = free_port(), free_port()
     cert, key = workdir / "cert.pem", workdir / "key.pem"
@@ -184,7 +189,7 @@ def nginx_config(workdir: Path, a: Gunicorn, b: Gunicorn) -> tuple[Path, int, in
     return main, http_port, https_port
 
 
-def forged_forwarded_for(report: Report, a: Gunicorn, base: str) -> None:
+def forged_forwarded_for(report: Report, a: AppServer, base: str) -> None:
     """Through nginx a client cannot pick its address: five wrong passwords for five fresh phones, each with a
     different forged X-Forwarded-For, then a sixth fresh phone with the right password and yet another forged
     header. nginx overwrites the header with the address it saw (here 127.0.0.1 for all six), so the per-address
@@ -206,11 +211,12 @@ def forged_forwarded_for(report: Report, a: Gunicorn, base: str) -> None:
                  f"{direct}")
 
 
-def rolling_restart(report: Report, app, data: dict, b: Gunicorn, main: Path, workdir: Path, https_port: int,
+def rolling_restart(report: Report, app, data: dict, b: AppServer, main: Path, workdir: Path, https_port: int,
                     project: int, volunteers: list[int], drain: bool, args) -> dict:
     """A steady stream of claims through nginx (one per volunteer given, to a project with a place for each) while
-    instance B's gunicorn master gets SIGTERM and is started again. With `drain`, B is first taken out of nginx's
-    upstream (`down`, `nginx -s reload`) and put back after it answers /healthz again, as docs/deploy.md says."""
+    instance B's main process (gunicorn's arbiter, granian's main process) gets SIGTERM and is started again.
+    With `drain`, B is first taken out of nginx's upstream (`down`, `nginx -s reload`) and put back after it
+    answers /healthz again, as docs/deploy.md says."""
     conf = workdir / "credits.conf"
     line = f"server {HOST}:{b.port} "
 
@@ -239,7 +245,8 @@ def rolling_restart(report: Report, app, data: dict, b: Gunicorn, main: Path, wo
     t_term = time.time()
     b.proc.send_signal(signal.SIGTERM)
     b.proc.wait(timeout=40)
-    steps.append(f"SIGTERM to B's master at +{t_term - start:.2f} s, exited (code {b.proc.returncode}) "
+    steps.append(f"SIGTERM to B's {b.server} main process at +{t_term - start:.2f} s, exited (code "
+                 f"{b.proc.returncode}) "
                  f"{time.time() - t_term:.2f} s later")
     b.start()
     steps.append(f"B answering /healthz again at +{time.time() - start:.2f} s")
@@ -280,7 +287,7 @@ def rolling_restart(report: Report, app, data: dict, b: Gunicorn, main: Path, wo
     return {"results": results, "lost": lost, "lost_ran": lost_ran}
 
 
-def through_nginx(report: Report, app, data: dict, a: Gunicorn, b: Gunicorn, workdir: Path, args) -> None:
+def through_nginx(report: Report, app, data: dict, a: AppServer, b: AppServer, workdir: Path, args) -> None:
     main, http_port, https_port = nginx_config(workdir, a, b)
     subprocess.run(["nginx", "-t", "-c", str(main)], check=True, capture_output=True)
     proc = subprocess.Popen(["nginx", "-c", str(main), "-g", "daemon off;"], start_new_session=True,
@@ -318,7 +325,7 @@ def through_nginx(report: Report, app, data: dict, a: Gunicorn, b: Gunicorn, wor
         status, _, _ = http_tls("GET", f"{base}/healthz")
         report.check(status == 200, "nginx -s reload: still answering", f"{status}")
 
-        # A rolling restart (docs/deploy.md §5), twice: SIGTERM to B's master under load as it is, then with B
+        # A rolling restart (docs/deploy.md §5), twice: SIGTERM to B's main process under load as it is, then with B
         # first taken out of nginx's upstream. The first is measured and written up; the second must lose nothing.
         # Each volunteer claims in one of the two (the policy allows 3 live claims; the two flash claims took 2).
         everyone = range(len(data["tokens"]))
@@ -343,9 +350,10 @@ def through_nginx(report: Report, app, data: dict, a: Gunicorn, b: Gunicorn, wor
         proc.wait(timeout=10)
 
 
-def http_tls(method: str, url: str, body: dict | None = None, headers: dict | None = None) -> tuple[int, dict, dict]:
+def http_tls(method: str, url: str, body: dict | None = None, headers: dict | None = None
+             ) -> tuple[int, dict, Message | dict]:
     """One request, HTTP or HTTPS (nginx's self-signed certificate trusted): (status, JSON body, headers); 0 when
-    the connection failed."""
+    the connection failed. The headers are urllib's message, whose `get` ignores case (granian sends lower case)."""
     import json
     import ssl
     import urllib.error
@@ -357,12 +365,12 @@ def http_tls(method: str, url: str, body: dict | None = None, headers: dict | No
                                  headers={"Content-Type": "application/json", **(headers or {})})
     try:
         with urllib.request.urlopen(req, timeout=10, context=context) as resp:
-            return resp.status, json.loads(resp.read() or b"{}"), dict(resp.headers)
+            return resp.status, json.loads(resp.read() or b"{}"), resp.headers
     except urllib.error.HTTPError as exc:
         try:
-            return exc.code, json.loads(exc.read() or b"{}"), dict(exc.headers)
+            return exc.code, json.loads(exc.read() or b"{}"), exc.headers
         except ValueError:
-            return exc.code, {}, dict(exc.headers)
+            return exc.code, {}, exc.headers
     except OSError:
         return 0, {}, {}
 
@@ -382,13 +390,13 @@ def run(args) -> int:
                                                            {"title": "滚动重启（先摘除）", **roomy}])
     print(f"seeded {args.volunteers} volunteers with tokens, 2 projects of {args.capacity} + {args.waitlist} places "
           f"and 2 with a place for everyone in {time.monotonic() - t0:.1f} s; Redis on port {redis.port}", flush=True)
-    a = Gunicorn("A", free_port(), args.workers, env, workdir)
-    b = Gunicorn("B", free_port(), args.workers, env, workdir)
+    a = make_instance(args.server, "A", free_port(), args.workers, env, workdir)
+    b = make_instance(args.server, "B", free_port(), args.workers, env, workdir)
     reports = []
     try:
         a.start()
         b.start()
-        report = Report(f"flash claim split across two instances (ports {a.port}, {b.port}), "
+        report = Report(f"flash claim split across two {args.server} instances (ports {a.port}, {b.port}), "
                         f"{args.volunteers} volunteers, {args.concurrency} clients")
         reports.append(report)
         load = Load(claim_requests(data["project_ids"][0], data["tokens"], [a.port, b.port]),
@@ -410,7 +418,7 @@ def run(args) -> int:
             print("\nnginx is not installed: the nginx part is skipped (apt-get install nginx)")
         for instance in (a, b):
             if instance.log_path.exists() and instance.log_tracebacks():
-                reports[0].check(False, f"no traceback in {instance.log_path}")
+                reports[0].check(False, f"no traceback in {instance.server}'s log {instance.log_path}")
     finally:
         a.stop()
         b.stop()
@@ -419,7 +427,7 @@ def run(args) -> int:
     if code == 0 and not args.keep:
         shutil.rmtree(workdir, ignore_errors=True)
     else:
-        print(f"kept {workdir} (gunicorn and nginx logs)")
+        print(f"kept {workdir} ({args.server} and nginx logs)")
     return code
 
 
@@ -427,7 +435,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="a small load for CI")
     p.add_argument("--pg-url", default=PG_URL, help="dropped and recreated (default: %(default)s)")
-    p.add_argument("--workers", type=int, default=2, help="gunicorn workers per instance")
+    p.add_argument("--server", choices=SERVERS, default="gunicorn",
+                   help="the app server: gunicorn with deploy/gunicorn.conf.py, granian with deploy/granian.env")
+    p.add_argument("--workers", type=int, default=2, help="workers per instance")
     p.add_argument("--volunteers", type=int)
     p.add_argument("--capacity", type=int)
     p.add_argument("--waitlist", type=int)

@@ -18,6 +18,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import event
 
+from bench.harness import granian_env  # deploy/granian.env as systemd reads it
 from credits.extensions import db
 from credits.ledger import services as ledger
 from credits.ledger.models import SystemAccount, TxKind
@@ -133,13 +134,6 @@ def test_metrics_answer_this_host_or_the_configured_token_only(app, client):
                       headers={"Authorization": "Bearer wrong"}).status_code == 404
     assert client.get("/metrics", environ_base=outsider,
                       headers={"Authorization": "Bearer scrape-secret"}).status_code == 200
-
-
-def granian_env() -> dict[str, str]:
-    """deploy/granian.env, as systemd's EnvironmentFile reads it (deploy/credits.service)."""
-    lines = (ROOT / "deploy/granian.env").read_text().splitlines()
-    pairs = (line.split("=", 1) for line in lines if line.strip() and not line.startswith("#"))
-    return {name: value[1:-1] if value[:1] == value[-1:] and value[:1] in "'\"" else value for name, value in pairs}
 
 
 SERVERS = {
