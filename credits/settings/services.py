@@ -66,10 +66,15 @@ def rule_problem(block_minutes: int, coins_per_block: int, policy: dict[str, Any
     return None
 
 
+# Built once: a winning claim reads the policy, and a schema's construction cost more than its load.
+_POLICY = PolicySchema()
+_STORED = select(PolicySetting.key, PolicySetting.value)
+
+
 def get_policy() -> dict[str, Any]:
     """All settings: stored values over the defaults."""
-    stored = {s.key: s.value for s in db.session.scalars(select(PolicySetting))}
-    return PolicySchema().load({k: v for k, v in stored.items() if k in PolicySchema().fields})
+    stored = db.session.execute(_STORED).all()
+    return _POLICY.load({key: value for key, value in stored if key in _POLICY.fields})
 
 
 def policy(key: str) -> Any:
