@@ -210,9 +210,10 @@ def issue_token(user: User) -> tuple[str, ApiToken]:
     return raw, token
 
 
-# A live token, as the WHERE of a statement with the parameters token_hash and now.
-LIVE_TOKEN = (ApiToken.token_hash == bindparam("token_hash"), ApiToken.revoked_at.is_(None),
-              ApiToken.expires_at > bindparam("now"))
+# A live token, as the WHERE of a statement with the parameters token_hash and now (the table's columns, so a Core
+# statement built on it stays Core).
+_T = ApiToken.__table__.c
+LIVE_TOKEN = (_T.token_hash == bindparam("token_hash"), _T.revoked_at.is_(None), _T.expires_at > bindparam("now"))
 # Every API request runs this: one query for the token, its user and the user's roles, built once.
 _LIVE_TOKEN = select(ApiToken).options(joinedload(ApiToken.user).joinedload(User.role_rows)).where(*LIVE_TOKEN)
 

@@ -288,11 +288,12 @@ def _full_now(volunteer_id: Any) -> Select:
 # Built once; only the parameters change. By the volunteer's id (a signed-in user), or by the API's bearer token:
 # then the same read also checks the token is live and its user an active volunteer, so a refusal loads nobody.
 _FULL_NOW = _full_now(bindparam("volunteer_id")).where(_P.id == bindparam("project_id"))
-_FULL_NOW_FOR_TOKEN = (
-    _full_now(ApiToken.user_id).select_from(ApiToken)
-    .join(User, (User.id == ApiToken.user_id) & User.is_active_user)
-    .join(Project, _P.id == bindparam("project_id"))
-    .where(*LIVE_TOKEN, exists().where(UserRole.user_id == User.id, UserRole.role == Role.VOLUNTEER.value)))
+_T, _U, _R = ApiToken.__table__, User.__table__, UserRole.__table__
+_FULL_NOW_FOR_TOKEN = (  # tables, not entities: a Core statement skips the ORM's compile and loading steps
+    _full_now(_T.c.user_id).select_from(_T)
+    .join(_U, (_U.c.id == _T.c.user_id) & _U.c.active)
+    .join(Project.__table__, _P.id == bindparam("project_id"))
+    .where(*LIVE_TOKEN, exists().where(_R.c.user_id == _U.c.id, _R.c.role == Role.VOLUNTEER.value)))
 
 
 def _refuse_if_full(row: Any) -> None:
