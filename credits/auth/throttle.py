@@ -189,8 +189,8 @@ def per_user_limit(config_key: str, scope: str, methods: list[str] | None = None
 
 
 def count_claim() -> None:
-    """The claim limit (CLAIM_RATE_LIMIT), one counter for page and API; `projects.services.claim_by_id` calls it
-    once a request is past the cheap refusal of a full project."""
+    """The claim limit (CLAIM_RATE_LIMIT), one counter for page and API, counted once a request is past the cheap
+    refusal of a full project (the API's view calls it; the page's through `projects.services.claim_by_id`)."""
     count_per_user("CLAIM_RATE_LIMIT", "claim")
 
 
