@@ -84,7 +84,7 @@ def _config(key: str):
 
 
 # Redis away: the limits counted here go to this process's memory for as long as it does not answer (each count
-# tries Redis first), as Flask-Limiter does for the registration limit (RATELIMIT_IN_MEMORY_FALLBACK_ENABLED).
+# tries Redis first), as Flask-Limiter does for the limits declared through it (RATELIMIT_IN_MEMORY_FALLBACK_ENABLED).
 _memory_limiter = FixedWindowRateLimiter(MemoryStorage())
 
 
