@@ -332,12 +332,12 @@ def describe_server(args) -> str:
     return f"gunicorn -w {args.workers} -k {args.worker_class}" + (f" --threads {args.threads}" if args.threads else "")
 
 
-def start_gunicorn(args, env: dict, log_path: Path, port: int | None = None, target: str = "wsgi:app"
-                   ) -> subprocess.Popen:
+def start_server(args, env: dict, log_path: Path, port: int | None = None, target: str = "wsgi:app"
+                 ) -> subprocess.Popen:
     """Start the server (gunicorn or granian, by --server) in its own process group."""
     cmd = server_command(args, port or args.port, target)
     print("$", " ".join(cmd), flush=True)
-    log = open(log_path, "wb")  # noqa: SIM115  (gunicorn writes to it until it stops)
+    log = open(log_path, "wb")  # noqa: SIM115  (the server writes to it until it stops)
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
@@ -355,8 +355,8 @@ def wait_healthy(proc: subprocess.Popen, port: int, limit: float = 60) -> None:
     raise RuntimeError("the server did not answer /healthz in time")
 
 
-def stop_gunicorn(proc: subprocess.Popen | None) -> None:
-    """SIGTERM to the arbiter (a graceful stop of its workers), SIGKILL to its process group if it hangs."""
+def stop_server(proc: subprocess.Popen | None) -> None:
+    """SIGTERM to the main process (a graceful stop of its workers), SIGKILL to its process group if it hangs."""
     if proc is None or proc.poll() is not None:
         return
     proc.send_signal(signal.SIGTERM)
@@ -430,10 +430,10 @@ def run(args) -> int:
     proc = yardstick = profiler = None
     yard = None
     try:
-        proc = start_gunicorn(args, env, log_path)
+        proc = start_server(args, env, log_path)
         wait_healthy(proc, args.port)
         if args.yardstick:
-            yardstick = start_gunicorn(args, env, workdir / "yardstick.log", yardstick_port,
+            yardstick = start_server(args, env, workdir / "yardstick.log", yardstick_port,
                                        f"bench.yardstick:{args.yardstick_app}")
             wait_healthy(yardstick, yardstick_port)
         common = {"port": args.port, "concurrency": args.concurrency, "timeout": args.request_timeout,
@@ -490,8 +490,8 @@ def run(args) -> int:
                          limit=args.timeout + args.open_delay, server=yardstick, backends=YARDSTICK_APPLICATION_NAME)
     finally:
         stop_profiler(profiler)
-        stop_gunicorn(proc)
-        stop_gunicorn(yardstick)
+        stop_server(proc)
+        stop_server(yardstick)
 
     c, h = summarise(claims), summarise(*healthz)
     ratio = c["rps"] / h["rps"]

@@ -245,9 +245,8 @@ def rolling_restart(report: Report, app, data: dict, b: AppServer, main: Path, w
     t_term = time.time()
     b.proc.send_signal(signal.SIGTERM)
     b.proc.wait(timeout=40)
-    steps.append(f"SIGTERM to B's {b.server} main process at +{t_term - start:.2f} s, exited (code "
-                 f"{b.proc.returncode}) "
-                 f"{time.time() - t_term:.2f} s later")
+    steps.append(f"SIGTERM to B's {b.server} main process at +{t_term - start:.2f} s, exited "
+                 f"(code {b.proc.returncode}) {time.time() - t_term:.2f} s later")
     b.start()
     steps.append(f"B answering /healthz again at +{time.time() - start:.2f} s")
     if drain:

@@ -288,12 +288,12 @@ def _full_now(volunteer_id: Any) -> Select:
 # Built once; only the parameters change. By the volunteer's id (a signed-in user), or by the API's bearer token:
 # then the same read also checks the token is live and its user an active volunteer, so a refusal loads nobody.
 _FULL_NOW = _full_now(bindparam("volunteer_id")).where(_P.id == bindparam("project_id"))
-_T, _U, _R = ApiToken.__table__, User.__table__, UserRole.__table__
+_T, _U, _R = ApiToken.__table__.c, User.__table__.c, UserRole.__table__.c
 _FULL_NOW_FOR_TOKEN = (  # tables, not entities: a Core statement skips the ORM's compile and loading steps
-    _full_now(_T.c.user_id).select_from(_T)
-    .join(_U, (_U.c.id == _T.c.user_id) & _U.c.active)
+    _full_now(_T.user_id).select_from(ApiToken.__table__)
+    .join(User.__table__, (_U.id == _T.user_id) & _U.active)
     .join(Project.__table__, _P.id == bindparam("project_id"))
-    .where(*LIVE_TOKEN, exists().where(_R.c.user_id == _U.c.id, _R.c.role == Role.VOLUNTEER.value)))
+    .where(*LIVE_TOKEN, exists().where(_R.user_id == _U.id, _R.role == Role.VOLUNTEER.value)))
 
 
 def _refuse_if_full(row: Any) -> None:
