@@ -22,6 +22,9 @@ from tests.races import race
 
 _titles = itertools.count(1)
 
+# Sending is checked at 11:00: the quiet hours' hold of a 24 h reminder has its own tests (test_notify.py).
+pytestmark = pytest.mark.usefixtures("daytime")
+
 
 @pytest.fixture
 def project_in(coordinator):
