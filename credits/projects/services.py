@@ -354,15 +354,20 @@ def _claim(project: Project, volunteer: User) -> Claim:
     if project.confirmed_count >= project.capacity and project.waitlist_count >= project.waitlist_capacity:
         raise AlreadyClaimed() if _holds_claim(project, volunteer) else ProjectFull()
     lock(volunteer, reread=False)  # one volunteer's requests, one at a time; decided from their claims below
-    if _holds_claim(project, volunteer):
+    holds, active, recent_no_shows = db.session.execute(_STANDING, {
+        "project_id": project.id, "volunteer_id": volunteer.id, "now": now,
+        "no_shows_since": now - NO_SHOW_WINDOW - SUSPENSION}).one()
+    if holds:
         raise AlreadyClaimed()
     policy = get_policy()  # read once: a query and the schema's load
-    if (until := suspended_until(volunteer, now, policy)) is not None:
+    # Fewer no-shows than the limit within the window suspended_until reads cannot suspend anyone.
+    if recent_no_shows >= policy["no_show_limit"] and (until := suspended_until(volunteer, now, policy)):
         raise Suspended(until=until.isoformat())
-    if active_claims(volunteer, now) >= policy["max_active_claims"]:
+    if active >= policy["max_active_claims"]:
         raise ClaimLimit()
 
     new = _take_place(project, volunteer, now)
+    new.project = project  # the 201 names the project: no lazy load of it after commit
     db.session.add(new)
     try:
         # No savepoint: the place taken above stays locked until commit, so every round trip here costs the whole
@@ -373,6 +378,20 @@ def _claim(project: Project, volunteer: User) -> Claim:
     db.session.expire(project, ["confirmed_count", "waitlist_count", "waitlist_seq"])
     record_event("claim.create", new, actor=volunteer, details={"project_id": project.id, "status": new.status})
     return new
+
+
+# What a claim is decided on once the volunteer is locked, in one Core statement: whether they hold a live claim on
+# the project, their active claims (active_claims) and their no-shows within the window suspended_until reads.
+_STANDING = select(
+    exists().where(_C.project_id == bindparam("project_id"), _C.volunteer_id == bindparam("volunteer_id"),
+                   or_(*(_C.status == status for status in LIVE))),
+    select(func.count()).select_from(Claim.__table__.join(Project.__table__, _P.id == _C.project_id))
+    .where(_C.volunteer_id == bindparam("volunteer_id"), _C.status == ClaimStatus.CONFIRMED.value,
+           _P.ends_at > bindparam("now")).scalar_subquery(),
+    select(func.count()).select_from(Claim.__table__)
+    .where(_C.volunteer_id == bindparam("volunteer_id"), _C.status == ClaimStatus.NO_SHOW.value,
+           _C.no_show_at > bindparam("no_shows_since")).scalar_subquery(),
+)
 
 
 def _holds_claim(project: Project, volunteer: User) -> bool:
