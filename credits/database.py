@@ -55,6 +55,17 @@ def configure_engine(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
+def read_alone(statement, params: dict):
+    """The one row of a lone SELECT, read before the request's unit of work on a connection in autocommit: on
+    PostgreSQL that spares the BEGIN and the ROLLBACK around it, two of its four round trips, and the server's work
+    for them (the flash crowd's refusal, which is all most of the crowd gets). SQLite reads it in the session: its
+    driver's autocommit setting is the one our transaction hooks rely on, not to be reset per connection."""
+    if db.engine.dialect.name == "sqlite":
+        return db.session.execute(statement, params).one_or_none()
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        return conn.execute(statement, params).one_or_none()
+
+
 def rollback() -> None:
     """Roll the session back. A connection the database dropped (a restart, a failover, an administrator's
     terminate) cannot even roll back: it is thrown away instead, as the server has already undone whatever it

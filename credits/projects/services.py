@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from credits.auth.audit import record_event
 from credits.auth.models import ApiToken, Role, User, UserRole
 from credits.auth.services import LIVE_TOKEN, require_own_organization
-from credits.database import lock
+from credits.database import lock, read_alone
 from credits.errors import DomainError, Forbidden, InvalidInput, InvalidState, NotFound
 from credits.extensions import db
 from credits.hours.models import RecordSource, RecordStatus, ServiceRecord
@@ -308,8 +308,8 @@ def refuse_if_full_for_token(project_id: int, hashed_token: str | None) -> None:
     signs anyone in: project_full or already_claimed when the token is a live volunteer's and the project is open
     and full. Anything else — no token, another role, not full — returns, for the whole path to answer."""
     if hashed_token is not None:
-        _refuse_if_full(db.session.execute(_FULL_NOW_FOR_TOKEN, {
-            "now": utcnow(), "token_hash": hashed_token, "project_id": project_id}).one_or_none())
+        _refuse_if_full(read_alone(_FULL_NOW_FOR_TOKEN, {
+            "now": utcnow(), "token_hash": hashed_token, "project_id": project_id}))
 
 
 def claim_by_id(project_id: int, *, volunteer: User, count_attempt: Callable[[], None] | None = None) -> Claim:
