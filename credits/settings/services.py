@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from flask import current_app
@@ -73,8 +74,18 @@ _STORED = select(PolicySetting.key, PolicySetting.value)
 
 def get_policy() -> dict[str, Any]:
     """All settings: stored values over the defaults."""
-    stored = db.session.execute(_STORED).all()
+    return policy_from(db.session.execute(_STORED).all())
+
+
+def policy_from(stored: Iterable[tuple[str, Any]]) -> dict[str, Any]:
+    """All settings from stored (key, value) pairs, the defaults for the others."""
     return _POLICY.load({key: value for key, value in stored if key in _POLICY.fields})
+
+
+def stored_setting(key: str):
+    """A column for another module's statement: one setting's stored value, NULL when it is not stored. Read with
+    that statement's own columns, in its round trip, and given to `policy_from`."""
+    return select(PolicySetting.value).where(PolicySetting.key == key).scalar_subquery().label(key)
 
 
 def policy(key: str) -> Any:
