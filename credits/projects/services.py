@@ -356,6 +356,16 @@ def _claim(project: Project, volunteer: User) -> Claim:
     if project.confirmed_count >= project.capacity and project.waitlist_count >= project.waitlist_capacity:
         raise AlreadyClaimed() if _holds_claim(project, volunteer) else ProjectFull()
     lock(volunteer, reread=False)  # one volunteer's requests, one at a time; decided from their claims below
+    _check_standing(project, volunteer, now)
+    new = _save(_take_place(project, volunteer, now), project)
+    db.session.expire(project, ["confirmed_count", "waitlist_count", "waitlist_seq"])
+    record_event("claim.create", new, actor=volunteer, details={"project_id": project.id, "status": new.status})
+    return new
+
+
+def _check_standing(project: Project, volunteer: User, now: datetime) -> None:
+    """Refuse a volunteer who holds a claim on the project already, is suspended, or is at their active claims'
+    limit: from one read (`_STANDING`)."""
     holds, active, recent_no_shows, *settings = db.session.execute(_STANDING, {
         "project_id": project.id, "volunteer_id": volunteer.id, "now": now,
         "no_shows_since": now - NO_SHOW_WINDOW - SUSPENSION}).one()
@@ -368,20 +378,19 @@ def _claim(project: Project, volunteer: User) -> Claim:
     if active >= policy["max_active_claims"]:
         raise ClaimLimit()
 
-    new = _take_place(project, volunteer, now)
+
+def _save(new: Claim, project: Project) -> Claim:
+    """INSERT the claim; the row as written joins the session as if loaded, so the 201 reads it (and names the
+    project) without a query. No savepoint: the place taken stays locked until commit, so every round trip here
+    costs the whole crowd; a refusal rolls back the whole unit of work, the place with it."""
     try:
-        # No savepoint: the place taken above stays locked until commit, so every round trip here costs the whole
-        # crowd; a refusal rolls back the whole unit of work, the place with it.
         new.id = db.session.execute(_INSERT_CLAIM, {
             column: getattr(new, column) for column in _CLAIM_COLUMNS}).scalar_one()
     except IntegrityError as exc:  # the same volunteer's other request won (double tap)
         raise AlreadyClaimed() from exc
-    # The row as written, in the session as if loaded: the 201 reads it (and names the project) without a query.
     new.project = project
     make_transient_to_detached(new)
     db.session.add(new)
-    db.session.expire(project, ["confirmed_count", "waitlist_count", "waitlist_seq"])
-    record_event("claim.create", new, actor=volunteer, details={"project_id": project.id, "status": new.status})
     return new
 
 
