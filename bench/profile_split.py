@@ -53,7 +53,7 @@ STEPS = [
     ("get_policy", "claim: held claim, suspension, active claims, policy (one read)"),
     ("_take_place", "claim: guarded UPDATEs"),
     ("_save (credits/projects", "claim: INSERT claim"),
-    ("Session.flush", "claim: INSERT audit (flush)"),
+    ("Session.flush", "ORM flush (other writes)"),
     ("record_event", "claim: audit event"),
     ("Session.commit", "commit"),
     ("ResponseMixin", "response: serialise (smorest, marshmallow)"),
