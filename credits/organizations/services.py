@@ -12,7 +12,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
 
-from credits.auth.audit import record_event
+from credits.auth.audit import record_event, record_events
 from credits.auth.models import Organization, Role, User, UserRole
 from credits.auth.passwords import hash_password, password_problem
 from credits.auth.services import get_organization_or_404, require_member_manager, token_hash
@@ -192,14 +192,14 @@ def confirm_import(roster: RosterImport, *, actor: User) -> dict[str, int]:
     db.session.flush()
     for user in new_users:
         user.volunteer_no = f"FC{user.id:07d}"
-        record_event("user.create", user, actor=actor, details={"roles": [Role.VOLUNTEER.value],
-                                                               "import_id": roster.id})
+    record_events([("user.create", user, {"roles": [Role.VOLUNTEER.value], "import_id": roster.id})
+                   for user in new_users], actor=actor)
     _send_activations(new_users, organization, actor=actor)
     notify_many([invitation.user for invitation in invitations], "organization_invitation",
                 link=_invitations_link(), organization=organization.name)
-    for invitation in invitations:
-        record_event("organization.invite", invitation, actor=actor,
-                     details={"organization_id": organization.id, "user_id": invitation.user_id})
+    record_events([("organization.invite", invitation, {"organization_id": organization.id,
+                                                          "user_id": invitation.user_id})
+                   for invitation in invitations], actor=actor)
     result = {"created": len(new_users), "invited": len(invitations), "skipped": skipped}
     if roster.confirmed_at is None:  # what the first confirm did; a repeat (a double click) finds nothing to do
         roster.confirmed_at, roster.result = utcnow(), result

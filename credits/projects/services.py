@@ -382,7 +382,10 @@ def _check_standing(project: Project, volunteer: User, now: datetime) -> None:
 def _save(new: Claim, project: Project) -> Claim:
     """INSERT the claim; the row as written joins the session as if loaded, so the 201 reads it (and names the
     project) without a query. No savepoint: the place taken stays locked until commit, so every round trip here
-    costs the whole crowd; a refusal rolls back the whole unit of work, the place with it."""
+    costs the whole crowd; a refusal rolls back the whole unit of work, the place with it. As a loaded row, a
+    rollback leaves it in the session (expired): a replay of the unit of work in the same session could meet it
+    again on SQLite, which reuses a rolled-back id — so nothing that can fail with a retryable conflict may follow
+    this in the claim (what does, the audit INSERT and the commit, cannot)."""
     try:
         new.id = db.session.execute(_INSERT_CLAIM, {
             column: getattr(new, column) for column in _CLAIM_COLUMNS}).scalar_one()

@@ -208,6 +208,10 @@ def test_confirm_creates_pending_accounts_and_texts_each_an_activation_link(uplo
     assert all("/activate/" in t["text"] and "7 天" in t["text"] for t in texts)
     actions = db.session.scalars(select(AuditEvent.action).where(AuditEvent.action.like("roster_import.%"))).all()
     assert sorted(actions) == ["roster_import.confirm", "roster_import.preview"]
+    created = [(int(object_id), actor_id) for object_id, details, actor_id in db.session.execute(
+        select(AuditEvent.object_id, AuditEvent.details, AuditEvent.actor_id)
+        .where(AuditEvent.action == "user.create")) if (details or {}).get("import_id") == preview.json["id"]]
+    assert sorted(created) == sorted((m.id, coordinator.id) for m in members)  # one event per account made
 
 
 def test_confirming_twice_creates_nothing_new(upload, confirm, coordinator, org, sms):
