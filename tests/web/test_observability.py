@@ -6,9 +6,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import subprocess
-import sys
-import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -18,7 +15,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import event
 
-from bench.harness import granian_env  # deploy/granian.env as systemd reads it
+from bench import harness
 from credits.extensions import db
 from credits.ledger import services as ledger
 from credits.ledger.models import SystemAccount, TxKind
@@ -136,49 +133,24 @@ def test_metrics_answer_this_host_or_the_configured_token_only(app, client):
                       headers={"Authorization": "Bearer scrape-secret"}).status_code == 200
 
 
-SERVERS = {
-    "gunicorn": lambda bin_dir, port: ([str(bin_dir / "gunicorn"), "-c", "deploy/gunicorn.conf.py", "-w", "2",
-                                        "-b", f"127.0.0.1:{port}", "wsgi:app"], {}),
-    # The deploy's settings with two workers, each with its blocking threads, on this test's port.
-    "granian": lambda bin_dir, port: ([str(bin_dir / "granian"), "--port", str(port), "--workers", "2", "wsgi:app"],
-                                      granian_env()),
-}
-
-
-@pytest.mark.parametrize("server", SERVERS)
+@pytest.mark.parametrize("server", harness.SERVERS)
 def test_under_the_deployed_server_a_scrape_sums_every_workers_counts(server, database_url, tmp_path):
     """The deploy runs several workers (deploy/gunicorn.conf.py, deploy/granian.env), each counting in its own
-    process: one scrape, answered by whichever worker, must report all of them."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    metrics_dir = tmp_path / "metrics"
-    metrics_dir.mkdir()
+    process: one scrape, answered by whichever worker, must report all of them. The server is started as the
+    benches start it, with the deploy's settings and two workers (bench/harness.py)."""
     env = {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": "test", "CREDITS_ENV": "production",
-           "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), "PYTHONUNBUFFERED": "1"}
+           "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"), "PYTHONUNBUFFERED": "1"}
     env.pop("REDIS_URL", None)
-    command, settings = SERVERS[server](Path(sys.executable).parent, port)
-    env.update(settings)
-    log = open(tmp_path / "gunicorn.log", "wb")  # noqa: SIM115  (written by the server until it stops)
-    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
+    (tmp_path / "metrics").mkdir()
+    instance = harness.make_instance(server, "metrics", harness.free_port(), 2, env, tmp_path)
 
     def get(path: str) -> bytes:
-        with urllib.request.urlopen(base + path, timeout=10) as answer:
+        with urllib.request.urlopen(instance.url + path, timeout=10) as answer:
             return answer.read()
 
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                get("/livez")
-                break
-            except OSError:
-                assert server.poll() is None, (tmp_path / "gunicorn.log").read_text()
-                assert time.monotonic() < deadline, "the server did not start"
-                time.sleep(0.2)
+        instance.start()
+        metrics_dir = Path(instance.env["PROMETHEUS_MULTIPROC_DIR"])  # granian's: fresh at each start
         sent = 0
         with ThreadPoolExecutor(8) as pool:  # concurrent connections, until both workers have taken some
             while sent < 60 or (len(list(metrics_dir.glob("counter_*.db"))) < 2 and sent < 3000):
@@ -186,8 +158,7 @@ def test_under_the_deployed_server_a_scrape_sums_every_workers_counts(server, da
                 sent += 60
         exposition = get("/metrics").decode()
     finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
-    assert sample(exposition, "credits_http_requests_total", method="GET", route="/livez", status="200") == sent + 1
+        instance.stop()
+    # Every /livez sent, no more (the start waited on /healthz).
+    assert sample(exposition, "credits_http_requests_total", method="GET", route="/livez", status="200") == sent
     assert len(list(metrics_dir.glob("counter_*.db"))) >= 2  # more than one worker counted
